@@ -1,0 +1,99 @@
+"""Resolves initializer, regularizer and constraint arguments and configs.
+
+Arguments are the objects TF1 code passes (initializer objects, callables);
+strings name the common initializers. `serialize`/`deserialize` round-trip
+them through `get_config`/`from_config`: TF1 initializers by class name and
+config, anything else (a lambda, a user object) as itself.
+"""
+
+import tensorflow as tf
+
+_INITIALIZER_CLASSES = {
+    cls.__name__: cls for cls in (
+        tf.compat.v1.zeros_initializer,
+        tf.compat.v1.ones_initializer,
+        tf.compat.v1.constant_initializer,
+        tf.compat.v1.random_normal_initializer,
+        tf.compat.v1.random_uniform_initializer,
+        tf.compat.v1.truncated_normal_initializer,
+        tf.compat.v1.variance_scaling_initializer,
+        tf.compat.v1.glorot_uniform_initializer,
+        tf.compat.v1.glorot_normal_initializer,
+        tf.compat.v1.orthogonal_initializer,
+    )
+}
+
+_INITIALIZER_ALIASES = {
+    "zeros": "Zeros",
+    "ones": "Ones",
+    "constant": "Constant",
+    "random_normal": "RandomNormal",
+    "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal",
+    "variance_scaling": "VarianceScaling",
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "orthogonal": "Orthogonal",
+}
+
+
+def get_initializer(identifier, argument):
+  """Returns a callable initializer for `identifier`.
+
+  Args:
+    identifier: None, an initializer object or callable, a name such as
+      "zeros", or a config dict produced by `serialize`.
+    argument: Name of the constructor argument, for error messages.
+
+  Returns:
+    A callable `(shape, dtype=..., partition_info=...) -> Tensor`, or None.
+
+  Raises:
+    ValueError: if a name or config names no known initializer.
+    TypeError: if `identifier` is of another kind.
+  """
+  if identifier is None or callable(identifier):
+    return identifier
+  if isinstance(identifier, str):
+    class_name = _INITIALIZER_ALIASES.get(identifier.lower(), identifier)
+    if class_name not in _INITIALIZER_CLASSES:
+      raise ValueError("Unknown initializer %r for `%s`. Known names: %s." % (
+          identifier, argument, sorted(_INITIALIZER_ALIASES)))
+    return _INITIALIZER_CLASSES[class_name]()
+  if isinstance(identifier, dict):
+    class_name = identifier.get("class_name")
+    if class_name not in _INITIALIZER_CLASSES:
+      raise ValueError("Unknown initializer config %r for `%s`." % (
+          identifier, argument))
+    return _INITIALIZER_CLASSES[class_name].from_config(
+        identifier.get("config", {}))
+  raise TypeError("`%s` must be an initializer, a callable or a name, got "
+                  "%r." % (argument, identifier))
+
+
+def get_callable(identifier, argument):
+  """Returns a regularizer or constraint argument after checking it.
+
+  Args:
+    identifier: None or a callable taking a variable.
+    argument: Name of the constructor argument, for error messages.
+
+  Returns:
+    `identifier`.
+
+  Raises:
+    TypeError: if `identifier` is neither None nor callable.
+  """
+  if identifier is None or callable(identifier):
+    return identifier
+  raise TypeError("`%s` must be None or a callable taking a variable, got "
+                  "%r." % (argument, identifier))
+
+
+def serialize(obj):
+  """Returns a config entry for an initializer, regularizer or constraint."""
+  if obj is None:
+    return None
+  if type(obj).__name__ in _INITIALIZER_CLASSES and hasattr(obj, "get_config"):
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+  return obj

@@ -1,0 +1,72 @@
+"""`fused_batch_norm`: the contract of `tf.compat.v1.nn.fused_batch_norm`.
+
+The computation runs on this package's compiled op when its library loads
+(see `tf_bn_compat.ops._library`), else on TensorFlow's `FusedBatchNormV3`.
+"""
+
+import tensorflow as tf
+
+from tf_bn_compat.ops import _library
+
+
+def fused_batch_norm(x,
+                     scale,
+                     offset,
+                     mean=None,
+                     variance=None,
+                     epsilon=0.001,
+                     data_format="NHWC",
+                     is_training=True,
+                     name=None,
+                     exponential_avg_factor=1.0):
+  r"""Batch normalization of a 4-D or 5-D tensor over its channel axis.
+
+  In training, `y = scale * (x - m) / sqrt(v + epsilon) + offset` with the
+  batch mean `m` and biased batch variance `v`; the returned variance is the
+  unbiased `v * n / max(n - 1, 1)` (n elements per channel). With
+  `exponential_avg_factor` f != 1 the returned statistics are
+  `(1 - f) * mean + f * m` and `(1 - f) * variance + f * v_unbiased`.
+  In inference, `mean` and `variance` normalize and are returned unchanged.
+
+  Args:
+    x: Input tensor of rank 4 (rank 5 for "NDHWC"/"NCDHW"), float16,
+      bfloat16 or float32.
+    scale: 1-D float32 tensor of size C.
+    offset: 1-D float32 tensor of size C.
+    mean: 1-D float32 tensor of size C: population mean for inference, the
+      running mean when `exponential_avg_factor` != 1.
+    variance: 1-D float32 tensor of size C, as `mean`.
+    epsilon: Small float added to the variance.
+    data_format: "NHWC", "NCHW", "NDHWC" or "NCDHW".
+    is_training: Python bool: use batch statistics.
+    name: Name of the op.
+    exponential_avg_factor: Python float, the weight of the batch statistics
+      in the returned running statistics.
+
+  Returns:
+    y: Normalized tensor, same dtype and shape as `x`.
+    batch_mean: 1-D float32 tensor.
+    batch_var: 1-D float32 tensor.
+
+  Raises:
+    ValueError: if `mean` or `variance` is missing when `is_training` is
+      False or `exponential_avg_factor` != 1, or shapes disagree.
+  """
+  if exponential_avg_factor is None:
+    exponential_avg_factor = 1.0
+  if (not is_training or exponential_avg_factor != 1.0) and (
+      mean is None or variance is None):
+    raise ValueError(
+        "fused_batch_norm needs 1-D `mean` and `variance` when is_training is "
+        "False or exponential_avg_factor != 1; got mean=%r, variance=%r." %
+        (mean, variance))
+  if _library.backend() == "custom":
+    from tf_bn_compat.ops import _custom_op  # Loads the library lazily.
+    return _custom_op.custom_fused_batch_norm(
+        x, scale, offset, mean, variance, epsilon=epsilon,
+        data_format=data_format, is_training=is_training,
+        exponential_avg_factor=exponential_avg_factor, name=name)
+  return tf.compat.v1.nn.fused_batch_norm(
+      x, scale, offset, mean=mean, variance=variance, epsilon=epsilon,
+      data_format=data_format, is_training=is_training, name=name,
+      exponential_avg_factor=exponential_avg_factor)
