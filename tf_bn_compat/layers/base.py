@@ -46,7 +46,7 @@ def _add_to_collection(elements, key):
 
 
 def _depends_on(tensor_or_op, inputs):
-  """Returns True if `tensor_or_op` is reachable from `inputs` by data edges."""
+  """Returns True if `tensor_or_op` is reachable from any of `inputs`."""
   op = getattr(tensor_or_op, "op", tensor_or_op)
   sources = {t.op for t in inputs if isinstance(t, tf.Tensor)}
   seen = set()
@@ -59,6 +59,8 @@ def _depends_on(tensor_or_op, inputs):
       continue
     seen.add(current)
     stack.extend(t.op for t in current.inputs)
+    # A resource variable's read after an assignment is tied by a control edge.
+    stack.extend(current.control_inputs)
   return False
 
 
