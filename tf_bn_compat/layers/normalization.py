@@ -18,6 +18,9 @@ _HALF_DTYPES = (tf.float16, tf.bfloat16)
 def _validate_axis(axis, rank):
   if rank is None:
     raise ValueError("BatchNormalization needs an input of known rank.")
+  if rank == 0:
+    raise ValueError("BatchNormalization needs an input of rank 1 or more; "
+                     "got a scalar.")
   axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
   result = []
   for a in axes:
