@@ -1,5 +1,8 @@
 """`patch_tf`: makes TF1 scripts' batch normalization calls resolve to ours."""
 
+import sys
+import types
+
 import tensorflow as tf
 
 from tf_bn_compat import layers
@@ -12,6 +15,22 @@ _PATCHED_NAMES = {
 }
 
 
+class _PatchedLayersModule(types.ModuleType):
+  """`tf.compat.v1.layers` with our batch normalization in it.
+
+  Other names are looked up on the module it replaces, so they behave as
+  before (on Keras 3, the same "not available" error).
+  """
+
+  def __init__(self, original):
+    super().__init__("tensorflow.compat.v1.layers")
+    self.__dict__.update(_PATCHED_NAMES)
+    self._tf_bn_compat_original = original
+
+  def __getattr__(self, name):
+    return getattr(self.__dict__["_tf_bn_compat_original"], name)
+
+
 def patch_tf():
   """Points `tf.compat.v1.layers` batch normalization names at this package.
 
@@ -21,9 +40,12 @@ def patch_tf():
   this package's layer. Calling it again is harmless.
 
   Returns:
-    The patched module, `tf.compat.v1.layers`.
+    The patched module, now `tf.compat.v1.layers`.
   """
-  module = tf.compat.v1.layers
-  for name, value in _PATCHED_NAMES.items():
-    setattr(module, name, value)
-  return module
+  current = tf.compat.v1.__dict__.get("layers")
+  if isinstance(current, _PatchedLayersModule):
+    return current
+  patched = _PatchedLayersModule(current)
+  setattr(tf.compat.v1, "layers", patched)
+  sys.modules["tensorflow.compat.v1.layers"] = patched
+  return patched
