@@ -167,3 +167,19 @@ def test_functional_form_matches(graph_mode, config):
   ref = parity.run_layer(parity.reference_module(), dict(config), shape,
                          training="tensor", functional=True)
   parity.assert_records_match(ours, ref, **TOLERANCES["float32"])
+
+
+@pytest.mark.parametrize("layer_dtype,tolerance", [
+    ("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16"),
+    ("float64", "float64"), ("float16", "float16")])
+@pytest.mark.parametrize("config", [{}, {"fused": False}],
+                         ids=["fused", "composite"])
+def test_layer_dtype_argument(config, layer_dtype, tolerance):
+  config = dict(config, dtype=layer_dtype)
+  shape = (8, 3, 3, 4)
+  ours = parity.run_layer(parity.ours_module(), dict(config), shape,
+                          training="tensor")
+  ref = parity.run_layer(parity.reference_module(), dict(config), shape,
+                         training="tensor")
+  parity.assert_records_match(ours, ref, **TOLERANCES[tolerance])
+  assert ours["output_dtype"] == layer_dtype.replace("mixed_", "")
