@@ -1,0 +1,255 @@
+r"""CPU benchmark: our fused op against TensorFlow's, in TF1 graph mode.
+
+For each shape and layout it times, in one process and one session
+configuration (TF's defaults, oneDNN on, `--threads` intra-op threads):
+
+  * ours:      `tf_bn_compat.ops.fused_batch_norm` on the compiled op;
+  * tf_fused:  `tf.compat.v1.nn.fused_batch_norm` (FusedBatchNormV3);
+  * composite: `tf.nn.moments` + `tf.nn.batch_normalization` (TF1's non-fused
+               path);
+
+for a training forward pass, an inference forward pass and forward+backward,
+and prints medians, the ratio tf_fused / ours, and our time as a fraction of
+the memory-traffic limit. The limit is measured in the same run: a read of
+the tensor (`reduce_sum`) and a copy (`x + c`), both on the same threads,
+times the passes each case needs:
+
+  training forward:  read x (statistics) + copy (read x, write y)
+  inference forward: copy
+  forward+backward:  training forward + 2 reads (x, dy for the reductions)
+                     + copy + read (read x and dy, write dx)
+
+A last table times a whole TF1 training step of a conv net with 12 batch
+norm layers on our layer against the same graph on TF's fused op.
+
+    bash scripts/benchmark.sh                 # everything
+    bash scripts/benchmark.sh --repeats=50 --shapes=32x56x56x64
+"""
+
+import os
+import platform
+import statistics
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("threads", 2, "Intra-op threads of the session.")
+flags.DEFINE_integer("repeats", 30, "Timed runs per measurement.")
+flags.DEFINE_integer("warmup", 5, "Untimed runs before each measurement.")
+flags.DEFINE_list("shapes", ["32x56x56x64", "64x14x14x256", "256x7x7x512"],
+                  "NHWC shapes; each is also run as its NCHW transpose.")
+flags.DEFINE_list("half_dtypes", ["float16", "bfloat16"],
+                  "Extra rows for the first shape in NHWC.")
+flags.DEFINE_bool("training_step", True, "Time the TF1 training step too.")
+flags.DEFINE_integer("step_batch", 32, "Batch of the training-step model.")
+
+CASES = ("train_fwd", "infer_fwd", "fwd_bwd")
+# Passes over the tensor's bytes, as (reads, copies), for each case.
+TRAFFIC = {"train_fwd": (1, 1), "infer_fwd": (0, 1), "fwd_bwd": (4, 2)}
+
+
+def cpu_name():
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown CPU"
+
+
+def session_config():
+  return tf.compat.v1.ConfigProto(
+      intra_op_parallelism_threads=FLAGS.threads,
+      inter_op_parallelism_threads=1)
+
+
+def _one_element(tensor):
+  """A scalar that needs all of `tensor`: Grappler prunes ops that only feed
+  a `tf.group`, and fetching whole tensors would time a copy to numpy."""
+  return tf.reshape(tensor, [-1])[0]
+
+
+def median_seconds(sess, fetch, feed=None):
+  for _ in range(FLAGS.warmup):
+    sess.run(fetch, feed)
+  times = []
+  for _ in range(FLAGS.repeats):
+    start = time.perf_counter()
+    sess.run(fetch, feed)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def _composite(x, scale, offset, mean, variance, data_format, is_training):
+  axes = [0, 2, 3] if data_format == "NCHW" else [0, 1, 2]
+  shape = [1, -1, 1, 1] if data_format == "NCHW" else [-1]
+  x32 = tf.cast(x, tf.float32)
+  if is_training:
+    mean, variance = tf.nn.moments(x32, axes)
+  y = tf.nn.batch_normalization(
+      x32, tf.reshape(mean, shape), tf.reshape(variance, shape),
+      tf.reshape(offset, shape), tf.reshape(scale, shape), 1e-3)
+  return tf.cast(y, x.dtype), mean, variance
+
+
+def _implementation(name):
+  from tf_bn_compat import ops  # pylint: disable=g-import-not-at-top
+
+  def fused(backend):
+    def run(x, scale, offset, mean, variance, data_format, is_training):
+      os.environ["TF_BN_COMPAT_BACKEND"] = backend
+      return ops.fused_batch_norm(x, scale, offset, mean, variance,
+                                  epsilon=1e-3, data_format=data_format,
+                                  is_training=is_training)
+    return run
+
+  return {"ours": fused("custom"), "tf_fused": fused("tf"),
+          "composite": _composite}[name]
+
+
+def time_case(shape, data_format, dtype, impl, case):
+  """Median seconds of one implementation on one case."""
+  graph = tf.Graph()
+  with graph.as_default():
+    channels = shape[1] if data_format == "NCHW" else shape[-1]
+    x = tf.Variable(tf.cast(tf.random.stateless_normal(shape, [0, 0]),
+                            dtype)).read_value()
+    params = [tf.Variable(tf.random.stateless_uniform(
+        [channels], [i, 1], 0.5, 1.5)) for i in range(4)]
+    scale, offset, mean, variance = [p.read_value() for p in params]
+    fn = _implementation(impl)
+    y, _, _ = fn(x, scale, offset, mean, variance, data_format,
+                 case != "infer_fwd")
+    if case == "fwd_bwd":
+      outputs = tf.gradients(y, [x, scale, offset], grad_ys=tf.ones_like(y))
+    else:
+      outputs = [y]
+    fetch = [_one_element(t) for t in outputs]
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      return median_seconds(sess, fetch)
+
+
+def time_traffic(shape):
+  """Median seconds of a read and of a copy of a float32 tensor of `shape`."""
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf.Variable(np.ones(shape, np.float32)).read_value()
+    c = tf.compat.v1.placeholder(tf.float32, [])
+    read = tf.reduce_sum(x)
+    copy = _one_element(x + c)
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      return (median_seconds(sess, read, {c: 0.0}),
+              median_seconds(sess, copy, {c: 1.0}))
+
+
+def parse_shape(text):
+  return tuple(int(v) for v in text.lower().split("x"))
+
+
+def op_rows():
+  rows = []
+  first = parse_shape(FLAGS.shapes[0])
+  plan = []
+  for text in FLAGS.shapes:
+    nhwc = parse_shape(text)
+    nchw = (nhwc[0], nhwc[3], nhwc[1], nhwc[2])
+    plan.append((nhwc, "NHWC", "float32"))
+    plan.append((nchw, "NCHW", "float32"))
+  for dtype in FLAGS.half_dtypes:
+    plan.append((first, "NHWC", dtype))
+  traffic_cache = {}
+  for shape, data_format, dtype in plan:
+    elements = int(np.prod(shape))
+    if elements not in traffic_cache:
+      traffic_cache[elements] = time_traffic(shape)
+    read_s, copy_s = traffic_cache[elements]
+    for case in CASES:
+      times = {impl: time_case(shape, data_format, dtype, impl, case)
+               for impl in ("ours", "tf_fused", "composite")}
+      reads, copies = TRAFFIC[case]
+      limit = reads * read_s + copies * copy_s
+      rows.append((("x".join(map(str, shape))), data_format, dtype, case,
+                   times["ours"], times["tf_fused"], times["composite"],
+                   times["tf_fused"] / times["ours"],
+                   limit if dtype == "float32" else float("nan"),
+                   limit / times["ours"] if dtype == "float32"
+                   else float("nan")))
+      print("  measured %-12s %-4s %-8s %-9s ours %.3f ms" %
+            (rows[-1][0], data_format, dtype, case, times["ours"] * 1e3),
+            flush=True)
+  return rows
+
+
+def _conv_net(images, training, use_ours):
+  """12 conv + batch norm blocks, NHWC; returns the loss."""
+  from tf_bn_compat import layers  # pylint: disable=g-import-not-at-top
+  os.environ["TF_BN_COMPAT_BACKEND"] = "custom" if use_ours else "tf"
+  x = images
+  widths = [32, 32, 64, 64, 64, 64, 128, 128, 128, 128, 128, 128]
+  strides = [1, 1, 2, 1, 1, 1, 2, 1, 1, 1, 1, 1]
+  for i, (width, stride) in enumerate(zip(widths, strides)):
+    kernel = tf.compat.v1.get_variable(
+        "conv%d" % i, [3, 3, x.shape[-1], width],
+        initializer=tf.compat.v1.glorot_uniform_initializer())
+    x = tf.nn.conv2d(x, kernel, stride, "SAME")
+    x = tf.nn.relu(layers.batch_normalization(x, training=training))
+  return tf.reduce_mean(tf.square(tf.reduce_mean(x, [1, 2])))
+
+
+def time_training_step(use_ours):
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.Variable(np.random.RandomState(0).standard_normal(
+        (FLAGS.step_batch, 32, 32, 16)).astype(np.float32)).read_value()
+    loss = _conv_net(images, True, use_ours)
+    updates = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+    with tf.control_dependencies(updates):
+      train = tf.compat.v1.train.MomentumOptimizer(0.01, 0.9).minimize(loss)
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      return median_seconds(sess, train)
+
+
+def main(argv):
+  del argv
+  tf.get_logger().setLevel("ERROR")
+  from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
+  if _library.load_library() is None:
+    raise SystemExit("the compiled op library does not load: %s" %
+                     _library.load_error())
+  print("machine: %s, %d cores visible; threads: %d; TensorFlow %s; "
+        "repeats: %d (median)" % (cpu_name(), os.cpu_count(), FLAGS.threads,
+                                  tf.__version__, FLAGS.repeats))
+  rows = op_rows()
+  header = ("shape", "layout", "dtype", "case", "ours ms", "tf_fused ms",
+            "composite ms", "tf/ours", "limit ms", "limit/ours")
+  print()
+  print("| " + " | ".join(header) + " |")
+  print("|" + "---|" * len(header))
+  for r in rows:
+    print("| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.2fx | %s | %s |" % (
+        r[0], r[1], r[2], r[3], r[4] * 1e3, r[5] * 1e3, r[6] * 1e3, r[7],
+        "-" if np.isnan(r[8]) else "%.3f" % (r[8] * 1e3),
+        "-" if np.isnan(r[9]) else "%.0f%%" % (r[9] * 100)))
+  if FLAGS.training_step:
+    ours = time_training_step(True)
+    theirs = time_training_step(False)
+    print()
+    print("| TF1 training step (12 BN layers, batch %d) | ms |" %
+          FLAGS.step_batch)
+    print("|---|---|")
+    print("| our layer on our op | %.2f |" % (ours * 1e3))
+    print("| same graph on TF's fused op | %.2f |" % (theirs * 1e3))
+    print("| ours / TF | %.2fx |" % (ours / theirs))
+
+
+if __name__ == "__main__":
+  app.run(main)
