@@ -97,3 +97,17 @@ def test_bad_arguments_raise_at_graph_construction(builder, error):
   with tf.Graph().as_default():
     with pytest.raises(error):
       builder()
+
+
+@pytest.mark.parametrize("epsilon", [1e-7, 0.0, 0.5])
+def test_epsilon_is_passed_through_like_tf(epsilon):
+  x, params = _inputs(LAYOUTS["NHWC"], "NHWC", "float32")
+  # Channel 0 has variance 1e-6, so its output depends strongly on epsilon
+  # (a clamp to 1e-5 would shrink it threefold). Its values sit on 1.0 with
+  # a spread of 1e-3: float32 keeps x - mean to ~6e-5 relative, hence 1e-3.
+  noise = np.random.RandomState(3).standard_normal(x.shape[:-1])
+  x[..., 0] = 1.0 + 1e-3 * noise
+  kwargs = dict(epsilon=epsilon, is_training=True)
+  ours = _run(ops.fused_batch_norm, x, params, **kwargs)
+  theirs = _run(tf.compat.v1.nn.fused_batch_norm, x, params, **kwargs)
+  np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-3, atol=1e-3)

@@ -1,0 +1,115 @@
+// The FusedBatchNormGradV3 computation on the CPU (see bn_kernels.h).
+//
+// Pass 1 reduces sum(dy) and sum(dy * (x - mean)) per channel (float within a
+// block, double across blocks in block order). Pass 2 writes
+//   dx = A * dy + B * (x - mean) + D
+// with per-channel A = scale * inv_std and, in training,
+// B = -A * inv_std * dscale / m, D = -A * doffset / m (B = D = 0 in
+// inference), which is scale * inv_std * (dy - mean(dy) - xhat * mean(dy *
+// xhat)) with xhat = (x - mean) * inv_std.
+#include <math.h>
+
+#include <exception>
+#include <vector>
+
+#include "bn_cpu_blocks.h"
+#include "bn_dtype.h"
+#include "bn_kernels.h"
+#include "bn_validate.h"
+
+namespace bn {
+namespace {
+
+template <typename T>
+void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
+              const float* scale, const float* mean, const float* inv_std,
+              bool is_training, float* dscale, float* doffset,
+              bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  const int64_t n_partials = p.num_blocks * p.partials_per_block;
+  std::vector<float> part_dy(n_partials), part_dyxc(n_partials);
+  ReduceBlocks(
+      p,
+      [dy, x, mean](int64_t i, int64_t k, float* a, float* b) {
+        const float g = ToFloat(dy[i]);
+        *a = g;
+        *b = g * (ToFloat(x[i]) - mean[k]);
+      },
+      part_dy.data(), part_dyxc.data(), parallel_for, pf_ctx);
+
+  std::vector<double> sum_dy(p.c, 0.0), sum_dyxc(p.c, 0.0);
+  MergePartials(
+      p, part_dy.data(), part_dyxc.data(),
+      [&](int64_t k, int64_t, float a, float b) {
+        sum_dy[k] += a;
+        sum_dyxc[k] += b;
+      },
+      [&](int64_t k) {
+        doffset[k] = float(sum_dy[k]);
+        dscale[k] = float(sum_dyxc[k] * inv_std[k]);
+      },
+      parallel_for, pf_ctx);
+
+  std::vector<float> coef_a(p.c), coef_b(p.c), coef_d(p.c);
+  const double inv_m = 1.0 / double(p.m);
+  for (int64_t k = 0; k < p.c; ++k) {
+    const double a = double(scale[k]) * inv_std[k];
+    coef_a[k] = float(a);
+    coef_b[k] = is_training ? float(-a * inv_std[k] * dscale[k] * inv_m) : 0.0f;
+    coef_d[k] = is_training ? float(-a * sum_dy[k] * inv_m) : 0.0f;
+  }
+  const float* __restrict__ ca = coef_a.data();
+  const float* __restrict__ cb = coef_b.data();
+  const float* __restrict__ cd = coef_d.data();
+  MapBlocks(
+      p,
+      [=](int64_t i, int64_t k) {
+        const float xc = ToFloat(x[i]) - mean[k];
+        dx[i] = FromFloat<T>(ca[k] * ToFloat(dy[i]) + (cb[k] * xc + cd[k]));
+      },
+      parallel_for, pf_ctx);
+}
+
+}  // namespace
+}  // namespace bn
+
+extern "C" int bn_cpu_backward(const void* dy, const void* x, int dtype,
+                               int layout, int64_t n, int64_t c, int64_t s,
+                               const float* scale, const float* mean,
+                               const float* variance_or_inv_std, float epsilon,
+                               int is_training, void* dx, float* dscale,
+                               float* doffset, bn_parallel_for_fn parallel_for,
+                               void* pf_ctx) {
+  int64_t total = 0;
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  if (status != BN_OK) return status;
+  if ((status = bn::CheckEpsilon(epsilon)) != BN_OK) return status;
+  if (c > 0 && (scale == nullptr || mean == nullptr ||
+                variance_or_inv_std == nullptr || dscale == nullptr ||
+                doffset == nullptr)) {
+    return BN_ERR_NULL_POINTER;
+  }
+  if (total > 0 && (dy == nullptr || x == nullptr || dx == nullptr)) {
+    return BN_ERR_NULL_POINTER;
+  }
+  if (total == 0) {
+    for (int64_t k = 0; k < c; ++k) dscale[k] = doffset[k] = 0.0f;
+    return BN_OK;
+  }
+  try {
+    std::vector<float> inv_std(variance_or_inv_std, variance_or_inv_std + c);
+    if (!is_training) {
+      status = bn_cpu_inv_std(variance_or_inv_std, c, epsilon, inv_std.data());
+      if (status != BN_OK) return status;
+    }
+    const bn::BlockPlan plan(layout, n, c, s);
+    bn::DispatchDtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      bn::Backward(static_cast<const T*>(dy), static_cast<const T*>(x),
+                   static_cast<T*>(dx), plan, scale, mean, inv_std.data(),
+                   is_training != 0, dscale, doffset, parallel_for, pf_ctx);
+    });
+  } catch (const std::exception&) {
+    return BN_ERR_OUT_OF_MEMORY;
+  }
+  return BN_OK;
+}

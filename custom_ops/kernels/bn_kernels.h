@@ -1,0 +1,146 @@
+/* Framework-free batch-normalization kernels behind a small C ABI.
+ *
+ * Layouts (n = batch, c = channels, s = inner spatial size):
+ *   BN_LAYOUT_CHANNELS_LAST  (NHWC, NDHWC): rows = n * s, channels contiguous.
+ *   BN_LAYOUT_CHANNELS_FIRST (NCHW, NCDHW): n planes per channel of s contiguous
+ *                                           elements, element (i, k, j) at
+ *                                           (i * c + k) * s + j.
+ * x / y / dy / dx have dtype `dtype` (f32, f16, bf16); every per-channel array
+ * (scale, offset, statistics) is float32 of length c; arithmetic is float with
+ * block partials merged in double.
+ *
+ * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
+ * argument; none aborts.
+ *
+ * CPU functions take an optional parallel-for callback: `parallel_for(ctx,
+ * n_blocks, cost_per_block, fn, arg)` must call fn(arg, begin, end) over
+ * disjoint ranges covering [0, n_blocks) and return when all are done. NULL
+ * runs serially. Work is cut into fixed-size blocks whose partial results are
+ * merged in a fixed order, so results are bit-identical for any thread count.
+ *
+ * CUDA launchers take the stream as `void*` (a cudaStream_t) so this header
+ * stays CUDA-free; they are only defined in builds with CUDA.
+ */
+#ifndef TF_BN_COMPAT_KERNELS_BN_KERNELS_H_
+#define TF_BN_COMPAT_KERNELS_BN_KERNELS_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  BN_LAYOUT_CHANNELS_LAST = 0,
+  BN_LAYOUT_CHANNELS_FIRST = 1
+} bn_layout_t;
+
+typedef enum { BN_DTYPE_F32 = 0, BN_DTYPE_F16 = 1, BN_DTYPE_BF16 = 2 } bn_dtype_t;
+
+enum {
+  BN_OK = 0,
+  BN_ERR_NULL_POINTER = 1, /* a required pointer is NULL */
+  BN_ERR_BAD_SIZE = 2,     /* negative size, c == 0 with data, or overflow */
+  BN_ERR_BAD_LAYOUT = 3,
+  BN_ERR_BAD_DTYPE = 4,
+  BN_ERR_BAD_EPSILON = 5,  /* epsilon NaN, infinite or negative */
+  BN_ERR_BAD_FACTOR = 6,   /* exponential_avg_factor not finite */
+  BN_ERR_OUT_OF_MEMORY = 7,
+  BN_ERR_CUDA = 8          /* a CUDA launch failed */
+};
+
+typedef void (*bn_block_fn)(void* arg, int64_t begin, int64_t end);
+typedef void (*bn_parallel_for_fn)(void* ctx, int64_t n_blocks,
+                                   int64_t cost_per_block, bn_block_fn fn,
+                                   void* arg);
+
+/* A short English description of a status code (static storage). */
+const char* bn_status_string(int status);
+
+/* ---- CPU ---------------------------------------------------------------- */
+
+/* Per-channel batch statistics of x. Outputs (each length c, any may be NULL
+ * except mean): mean, biased variance, unbiased variance
+ * (= biased * m / max(m - 1, 1), m = n * s) and inv_std = 1 / sqrt(biased +
+ * epsilon). With m == 0 all outputs are NaN. Cancellation-safe: block sums
+ * are shifted by the channel's first value and merged with Chan's formula. */
+int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n, int64_t c,
+                 int64_t s, float epsilon, float* mean, float* var_biased,
+                 float* var_unbiased, float* inv_std,
+                 bn_parallel_for_fn parallel_for, void* pf_ctx);
+
+/* inv_std[k] = 1 / sqrt(variance[k] + epsilon). */
+int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
+                   float* inv_std);
+
+/* y = x * alpha + beta per channel, alpha = scale * inv_std,
+ * beta = offset - mean * alpha. y may alias x. */
+int bn_cpu_transform(const void* x, void* y, int dtype, int layout, int64_t n,
+                     int64_t c, int64_t s, const float* scale,
+                     const float* offset, const float* mean,
+                     const float* inv_std, bn_parallel_for_fn parallel_for,
+                     void* pf_ctx);
+
+/* The whole FusedBatchNormV3 forward. In training the batch statistics
+ * normalize x; batch_mean / batch_var are the batch mean / unbiased variance,
+ * or (1 - f) * running + f * batch when f = exponential_avg_factor != 1
+ * (mean_in / var_in are the running values and may be NULL when f == 1);
+ * saved_mean / saved_inv_std receive the batch mean and 1/sqrt(biased var +
+ * epsilon). An empty batch gives NaN statistics whatever f (as TF does).
+ * In inference mean_in / var_in normalize x and are copied to batch_mean /
+ * batch_var; saved_mean = mean_in, saved_inv_std = 1/sqrt(var_in + eps).
+ * saved_mean / saved_inv_std may be NULL. */
+int bn_cpu_forward(const void* x, void* y, int dtype, int layout, int64_t n,
+                   int64_t c, int64_t s, const float* scale,
+                   const float* offset, const float* mean_in,
+                   const float* var_in, float epsilon,
+                   float exponential_avg_factor, int is_training,
+                   float* batch_mean, float* batch_var, float* saved_mean,
+                   float* saved_inv_std, bn_parallel_for_fn parallel_for,
+                   void* pf_ctx);
+
+/* Gradient of the forward, as FusedBatchNormGradV3. With xc = x - mean:
+ *   doffset = sum(dy), dscale = inv_std * sum(dy * xc),
+ *   training:  dx = scale * inv_std * (dy - doffset / m
+ *                                        - xc * inv_std * dscale / m),
+ *   inference: dx = scale * inv_std * dy.
+ * variance_or_inv_std is the forward's saved_inv_std in training (epsilon is
+ * then unused) and the population variance in inference (inv_std =
+ * 1/sqrt(variance + epsilon)). With m == 0: dscale = doffset = 0.
+ * dx may alias dy. */
+int bn_cpu_backward(const void* dy, const void* x, int dtype, int layout,
+                    int64_t n, int64_t c, int64_t s, const float* scale,
+                    const float* mean, const float* variance_or_inv_std,
+                    float epsilon, int is_training, void* dx, float* dscale,
+                    float* doffset, bn_parallel_for_fn parallel_for,
+                    void* pf_ctx);
+
+/* ---- CUDA (pointers are device pointers; stream is a cudaStream_t) ------- */
+
+/* Bytes of device scratch the CUDA forward / backward need. */
+int64_t bn_cuda_forward_workspace_bytes(int layout, int64_t n, int64_t c,
+                                        int64_t s);
+int64_t bn_cuda_backward_workspace_bytes(int layout, int64_t n, int64_t c,
+                                         int64_t s);
+
+/* As bn_cpu_forward / bn_cpu_backward; workspace holds at least the bytes
+ * above (256-byte aligned). Launches are asynchronous on `stream`. */
+int bn_cuda_forward(const void* x, void* y, int dtype, int layout, int64_t n,
+                    int64_t c, int64_t s, const float* scale,
+                    const float* offset, const float* mean_in,
+                    const float* var_in, float epsilon,
+                    float exponential_avg_factor, int is_training,
+                    float* batch_mean, float* batch_var, float* saved_mean,
+                    float* saved_inv_std, void* workspace, void* stream);
+
+int bn_cuda_backward(const void* dy, const void* x, int dtype, int layout,
+                     int64_t n, int64_t c, int64_t s, const float* scale,
+                     const float* mean, const float* variance_or_inv_std,
+                     float epsilon, int is_training, void* dx, float* dscale,
+                     float* doffset, void* workspace, void* stream);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif  /* TF_BN_COMPAT_KERNELS_BN_KERNELS_H_ */

@@ -1,0 +1,69 @@
+// GPU kernels: the bn_cuda_* launchers on the op's CUDA stream, with the
+// workspace allocated as a temporary tensor. Compiled only with
+// -DGOOGLE_CUDA=1 (build.py and Bazel do so when nvcc is found).
+#if GOOGLE_CUDA
+#define EIGEN_USE_GPU
+
+#include "custom_ops/tf_adapters/fused_batch_norm_common.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+
+namespace tensorflow {
+namespace tf_bn_compat {
+namespace {
+
+typedef Eigen::GpuDevice GPUDevice;
+
+void* Stream(OpKernelContext* ctx) {
+  return static_cast<void*>(ctx->eigen_device<GPUDevice>().stream());
+}
+
+// A device scratch buffer of `bytes` (at least one byte).
+absl::Status Workspace(OpKernelContext* ctx, int64_t bytes, Tensor* t) {
+  if (bytes < 0) return errors::InvalidArgument("tensor too large");
+  return ctx->allocate_temp(DT_INT8, TensorShape({bytes > 0 ? bytes : 1}), t);
+}
+
+}  // namespace
+
+template <>
+int BnLauncher<GPUDevice>::Forward(OpKernelContext* ctx, const ForwardArgs& a) {
+  Tensor workspace;
+  const absl::Status st = Workspace(
+      ctx, bn_cuda_forward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
+      &workspace);
+  if (!st.ok()) {
+    ctx->SetStatus(st);
+    return BN_OK;  // The status already carries the failure.
+  }
+  return bn_cuda_forward(a.x, a.y, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
+                         a.scale, a.offset, a.mean_in, a.var_in, a.epsilon,
+                         a.factor, a.is_training, a.batch_mean, a.batch_var,
+                         a.saved_mean, a.saved_inv_std,
+                         workspace.flat<int8>().data(), Stream(ctx));
+}
+
+template <>
+int BnLauncher<GPUDevice>::Backward(OpKernelContext* ctx,
+                                    const BackwardArgs& a) {
+  Tensor workspace;
+  const absl::Status st = Workspace(
+      ctx, bn_cuda_backward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
+      &workspace);
+  if (!st.ok()) {
+    ctx->SetStatus(st);
+    return BN_OK;
+  }
+  return bn_cuda_backward(a.dy, a.x, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
+                          a.scale, a.mean, a.variance_or_inv_std, a.epsilon,
+                          a.is_training, a.dx, a.dscale, a.doffset,
+                          workspace.flat<int8>().data(), Stream(ctx));
+}
+
+TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, float);
+TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, Eigen::half);
+TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, bfloat16);
+
+}  // namespace tf_bn_compat
+}  // namespace tensorflow
+
+#endif  // GOOGLE_CUDA

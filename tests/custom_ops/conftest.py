@@ -1,0 +1,29 @@
+"""Fixtures for the compiled-op tests.
+
+A missing or unloadable op library FAILS these tests, unless
+TF_BN_COMPAT_BACKEND=tf says the compiled op is not wanted (then they skip).
+Build it first with `python custom_ops/build.py`.
+"""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
+
+
+@pytest.fixture(scope="session")
+def bn_ops():
+  """The loaded op module (tf.load_op_library)."""
+  module = _library.load_library()
+  if module is None:
+    if os.environ.get(_library.BACKEND_ENV, "").lower() == "tf":
+      pytest.skip("compiled op not available and %s=tf" % _library.BACKEND_ENV)
+    pytest.fail("compiled op library unavailable: %s" % _library.load_error())
+  return module
