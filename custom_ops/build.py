@@ -27,10 +27,17 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "custom_ops")
 BUILD = os.path.join(ROOT, "build")
-OBJ = os.path.join(BUILD, "obj")
-OPS_LIBRARY = os.path.join(ROOT, "tf_bn_compat", "ops", "_tf_bn_compat_ops.so")
+DEFAULT_OPS_LIBRARY = os.path.join(ROOT, "tf_bn_compat", "ops",
+                                   "_tf_bn_compat_ops.so")
+# TF_BN_COMPAT_OPS_LIBRARY (also read by the loader) moves the op library, and
+# this build's objects beside it: one build per TensorFlow version.
+OPS_LIBRARY = os.path.abspath(
+    os.environ.get("TF_BN_COMPAT_OPS_LIBRARY") or DEFAULT_OPS_LIBRARY)
+WORK = (BUILD if OPS_LIBRARY == DEFAULT_OPS_LIBRARY
+        else os.path.dirname(OPS_LIBRARY))
+OBJ = os.path.join(WORK, "obj")
 KERNELS_LIBRARY = os.path.join(BUILD, "libbn_kernels.so")
-STAMP = os.path.join(BUILD, "build_config.txt")
+STAMP = os.path.join(WORK, "build_config.txt")
 
 CUDA_HOME = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 # sm_80 (A100) and sm_90 (H100/H200) machine code plus compute_90 PTX for
@@ -87,7 +94,7 @@ def mtime(path):
 def run_step(what, cmd, output, inputs, verbose):
   """Runs cmd unless output is newer than inputs and was made by cmd."""
   # Command records live under build/, never next to the package's .so.
-  cmd_file = os.path.join(BUILD, "cmd", os.path.relpath(output, ROOT).replace(
+  cmd_file = os.path.join(WORK, "cmd", os.path.relpath(output, ROOT).replace(
       os.sep, "_") + ".cmd")
   cmd_text = "\n".join(cmd)
   if (os.path.exists(output) and mtime(output) >= max(map(mtime, inputs))
