@@ -1,0 +1,86 @@
+"""The layer's fused path runs on our compiled op; the fallback is explicit."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import tensorflow as tf
+
+import parity
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _op_types(config, backend, monkeypatch, rank=4):
+  monkeypatch.setenv("TF_BN_COMPAT_BACKEND", backend)
+  with tf.Graph().as_default() as graph:
+    x = tf.compat.v1.placeholder(tf.float32, [None] + [3] * (rank - 1))
+    # Python bools keep the ops in this graph (a bool tensor would put them
+    # in the bodies of a v2 `If`).
+    layer = parity.ours_module().BatchNormalization(**config)
+    tf.gradients(layer(x, training=True), x)
+    layer(x, training=False)
+    return {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize("config,rank", [({}, 4), ({"axis": 1}, 4),
+                                         ({}, 5), ({"axis": 1}, 5)],
+                         ids=["nhwc", "nchw", "ndhwc", "ncdhw"])
+def test_fused_layers_run_on_our_op(monkeypatch, config, rank):
+  types = _op_types(config, "custom", monkeypatch, rank)
+  assert "TfBnCompat>FusedBatchNorm" in types
+  assert "TfBnCompat>FusedBatchNormGrad" in types
+  assert not {"FusedBatchNormV3", "FusedBatchNormGradV3"} & types
+
+
+def test_tf_backend_runs_on_tensorflows_op(monkeypatch):
+  types = _op_types({}, "tf", monkeypatch)
+  assert "FusedBatchNormV3" in types
+  assert not any(t.startswith("TfBnCompat") for t in types)
+
+
+def test_composite_layers_use_no_fused_op(monkeypatch):
+  types = _op_types({"fused": False}, "custom", monkeypatch)
+  assert not any("FusedBatchNorm" in t for t in types)
+
+
+def _run_script(code, **env_overrides):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_overrides)
+  env["PYTHONPATH"] = os.pathsep.join(
+      p for p in [ROOT, env.get("PYTHONPATH")] if p)
+  return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                        capture_output=True, text=True, env=env, timeout=300,
+                        check=False)
+
+
+FALLBACK_SCRIPT = """
+    import warnings
+    import tensorflow as tf
+    import tf_bn_compat
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always")
+      with tf.Graph().as_default() as graph:
+        x = tf.zeros([2, 3, 3, 4])
+        for _ in range(3):
+          tf_bn_compat.layers.batch_normalization(x, training=True)
+        types = {op.type for op in graph.get_operations()}
+    ours = [w for w in caught if "tf_bn_compat" in str(w.message)]
+    print("WARNINGS", len(ours), "TF_OP", "FusedBatchNormV3" in types)
+"""
+
+
+def test_missing_library_falls_back_with_one_warning():
+  result = _run_script(FALLBACK_SCRIPT,
+                       TF_BN_COMPAT_OPS_LIBRARY="/nonexistent/ops.so")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "WARNINGS 1 TF_OP True" in result.stdout
+
+
+def test_forced_custom_backend_without_library_is_an_error():
+  result = _run_script(FALLBACK_SCRIPT,
+                       TF_BN_COMPAT_OPS_LIBRARY="/nonexistent/ops.so",
+                       TF_BN_COMPAT_BACKEND="custom")
+  assert result.returncode != 0
+  assert "TF_BN_COMPAT_BACKEND=custom" in result.stderr
