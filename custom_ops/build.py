@@ -37,6 +37,8 @@ WORK = (BUILD if OPS_LIBRARY == DEFAULT_OPS_LIBRARY
         else os.path.dirname(OPS_LIBRARY))
 OBJ = os.path.join(WORK, "obj")
 KERNELS_LIBRARY = os.path.join(BUILD, "libbn_kernels.so")
+# The same C ABI with the CUDA launchers, still framework-free (nvcc only).
+CUDA_KERNELS_LIBRARY = os.path.join(BUILD, "libbn_kernels_cuda.so")
 STAMP = os.path.join(WORK, "build_config.txt")
 
 CUDA_HOME = os.environ.get("CUDA_HOME", "/usr/local/cuda")
@@ -140,8 +142,10 @@ def main():
   nvcc = None if args.no_cuda else find_nvcc()
   tf_lib = tf_framework_library()
   config = config_text(nvcc is not None, tf_lib)
+  outputs = [OPS_LIBRARY, KERNELS_LIBRARY] + (
+      [CUDA_KERNELS_LIBRARY] if nvcc else [])
   if (not args.force and os.path.exists(STAMP) and open(STAMP).read() == config
-      and os.path.exists(OPS_LIBRARY) and os.path.exists(KERNELS_LIBRARY)):
+      and all(os.path.exists(path) for path in outputs)):
     log("up to date: %s, %s" % (os.path.relpath(OPS_LIBRARY, ROOT),
                                 os.path.relpath(KERNELS_LIBRARY, ROOT)))
     return
@@ -192,6 +196,7 @@ def main():
       run_step("nvcc " + os.path.relpath(src, ROOT), cmd, obj,
                [src] + HEADERS, args.verbose)
       cuda_objs.append(obj)
+    cuda_kernel_objs = list(cuda_objs)
     for src in TF_GPU_SOURCES:
       obj = obj_path(src, "tf_gpu")
       cmd = tf_base + ["-DGOOGLE_CUDA=1", "-DEIGEN_USE_GPU",
@@ -204,6 +209,11 @@ def main():
     # cuda* forwarding symbols that would otherwise capture our calls.
     cuda_link = ["-L" + os.path.join(CUDA_HOME, "lib64"), "-lcudart_static",
                  "-Wl,--exclude-libs,libcudart_static.a"]
+    standalone = kernel_objs + cuda_kernel_objs
+    run_step("link build/libbn_kernels_cuda.so",
+             ["g++", "-shared", "-o", CUDA_KERNELS_LIBRARY] + standalone +
+             cuda_link + ["-ldl", "-lrt", "-lpthread", "-Wl,--no-undefined"],
+             CUDA_KERNELS_LIBRARY, standalone, args.verbose)
 
   objs = kernel_objs + tf_objs + cuda_objs
   run_step("link " + os.path.relpath(OPS_LIBRARY, ROOT),
