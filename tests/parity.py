@@ -14,9 +14,17 @@ SEED = 1234
 
 
 def reference_module():
-  """Returns TF1's own layers module (tf_keras' legacy layers)."""
-  from tf_keras.src.legacy_tf_layers import normalization  # pylint: disable=g-import-not-at-top
-  return normalization
+  """Returns TF1's own batch normalization layers module.
+
+  TF 2.16+ (Keras 3) removed them from `tf.compat.v1.layers`: the reference
+  is then tf_keras' legacy layers. Before 2.16 it is `tf.compat.v1.layers`
+  itself (Keras 2 behind it), so no tf_keras is needed there.
+  """
+  major, minor = (int(p) for p in tf.__version__.split(".")[:2])
+  if (major, minor) >= (2, 16):
+    from tf_keras.src.legacy_tf_layers import normalization  # pylint: disable=g-import-not-at-top
+    return normalization
+  return tf.compat.v1.layers
 
 
 def ours_module():
@@ -124,6 +132,7 @@ def run_layer(module, config, input_shape, dtype="float32", training="bool",
       record["layer_weights"] = _names(layer.weights)
       record["layer_trainable"] = _names(layer.trainable_weights)
       record["layer_non_trainable"] = _names(layer.non_trainable_weights)
+      record["fused"] = bool(layer.fused)
     with tf.compat.v1.Session(graph=graph) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       train_outputs, grad_values = [], []
@@ -154,7 +163,7 @@ def assert_records_match(ours, ref, rtol, atol):
   for key in ("variables", "collections", "output_dtype", "output_shape",
               "num_updates", "updates_for_inputs", "updates_for_none",
               "losses_for_none", "losses_for_inputs", "layer_weights",
-              "layer_trainable", "layer_non_trainable"):
+              "layer_trainable", "layer_non_trainable", "fused"):
     assert ours.get(key) == ref.get(key), (key, ours.get(key), ref.get(key))
 
   def close(a, b, what):

@@ -84,3 +84,20 @@ def test_forced_custom_backend_without_library_is_an_error():
                        TF_BN_COMPAT_BACKEND="custom")
   assert result.returncode != 0
   assert "TF_BN_COMPAT_BACKEND=custom" in result.stderr
+
+
+@pytest.mark.parametrize("data_format,shape", [("NHWC", [2, 3, 3, 4]),
+                                               ("NCDHW", [2, 4, 3, 3, 3])])
+def test_forward_op_carries_epsilon_and_data_format(monkeypatch, data_format,
+                                                    shape):
+  monkeypatch.setenv("TF_BN_COMPAT_BACKEND", "custom")
+  from tf_bn_compat import ops  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    y, _, _ = ops.fused_batch_norm(tf.zeros(shape), tf.ones([4]),
+                                   tf.zeros([4]), epsilon=0.25,
+                                   data_format=data_format)
+    op = y.op
+    assert op.type == "TfBnCompat>FusedBatchNorm"
+    assert op.get_attr("epsilon") == 0.25
+    assert op.get_attr("data_format").decode() == data_format
+    assert op.get_attr("is_training") is True
