@@ -1,0 +1,1 @@
+"""Examples of the layers in TF1-style training code (Estimator model_fn)."""
