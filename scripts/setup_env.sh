@@ -1,9 +1,13 @@
-# Sourced by demo.sh and test.sh: makes .venv/, installs the pinned
-# requirements given as $1 (once per change of that file) and builds the op.
+# Sourced by demo.sh, test.sh and benchmark.sh:
+#   source setup_env.sh REQUIREMENTS_FILE [VENV_DIR]
+# makes VENV_DIR (default .venv/ in the repository root), installs the pinned
+# requirements (again only when the file changes), builds the op library for
+# that environment's TensorFlow and exports ROOT, PYTHON and PYTHONPATH.
+# Set TF_BN_COMPAT_OPS_LIBRARY to build (and load) the library elsewhere.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQUIREMENTS="$ROOT/requirements/$1"
-VENV="$ROOT/.venv"
+VENV="$ROOT/${2:-.venv}"
 PYTHON="$VENV/bin/python"
 
 if [ ! -x "$PYTHON" ]; then
@@ -13,7 +17,7 @@ fi
 STAMP="$VENV/.installed-$(basename "$REQUIREMENTS")"
 WANT="$(cat "$REQUIREMENTS" "$ROOT"/requirements/runtime-*.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-  echo "[setup] installing $(basename "$REQUIREMENTS")"
+  echo "[setup] installing $(basename "$REQUIREMENTS") into $VENV"
   "$PYTHON" -m pip install --quiet --disable-pip-version-check \
     -r "$REQUIREMENTS"
   echo "$WANT" > "$STAMP"

@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# The test suite: set up .venv/, build the op (g++, and nvcc when present),
-# build it again with Bazel where Bazel can be had, run pytest.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k parity`.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh" test-tf2.21.txt
-cd "$ROOT"
-if [ -x custom_ops/bazel_build.sh ] && [ "${TF_BN_COMPAT_SKIP_BAZEL:-0}" != 1 ]; then
-  if BAZEL_LIB="$(bash custom_ops/bazel_build.sh)"; then
-    export TF_BN_COMPAT_BAZEL_LIB="$BAZEL_LIB"
-  else
-    echo "[test] the Bazel build failed" >&2
-    exit 1
-  fi
-fi
-exec "$PYTHON" -m pytest "$@"
+# The test suite on the TensorFlow version matrix:
+#   TF 2.21 in .venv/        (reference: tf_keras' legacy layers), plus the
+#                             Bazel build of the op, loaded by a test;
+#   TF 2.15 in .venv-tf2.15/ (reference: TF's own tf.compat.v1.layers;
+#                             tf.estimator present).
+# Each environment gets its pinned requirements and the op built against its
+# own TensorFlow. Extra arguments go to pytest, e.g. `-k parity`.
+# TF_BN_COMPAT_TF_VERSIONS="2.21" runs one leg only.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VERSIONS="${TF_BN_COMPAT_TF_VERSIONS:-2.21 2.15}"
+status=0
+
+run_leg() {
+  local version="$1"; shift
+  echo "=== TensorFlow $version ==="
+  (
+    set -e
+    if [ "$version" = 2.21 ]; then
+      source "$HERE/setup_env.sh" test-tf2.21.txt .venv
+      cd "$ROOT"
+      if [ "${TF_BN_COMPAT_SKIP_BAZEL:-0}" != 1 ]; then
+        TF_BN_COMPAT_BAZEL_LIB="$(bash custom_ops/bazel_build.sh)"
+        export TF_BN_COMPAT_BAZEL_LIB
+      fi
+    else
+      export TF_BN_COMPAT_OPS_LIBRARY
+      TF_BN_COMPAT_OPS_LIBRARY="$(cd "$HERE/.." && pwd)/build/tf$version/_tf_bn_compat_ops.so"
+      source "$HERE/setup_env.sh" "test-tf$version.txt" ".venv-tf$version"
+      cd "$ROOT"
+    fi
+    "$PYTHON" -m pytest "$@"
+  )
+}
+
+for version in $VERSIONS; do
+  run_leg "$version" "$@" || status=1
+done
+exit $status

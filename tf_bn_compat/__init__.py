@@ -5,12 +5,22 @@
 `tf.compat.v1.layers` versions (variables, collections, checkpoints);
 `tf_bn_compat.ops.fused_batch_norm` is `tf.compat.v1.nn.fused_batch_norm` on
 this package's op; `tf_bn_compat.patch_tf()` redirects `tf.compat.v1.layers`.
+
+Submodules load on first use, so that command-line tools of the package
+(`python -m tf_bn_compat.ckpt`) can configure TensorFlow's logging before
+TensorFlow is imported.
 """
 
-from tf_bn_compat import layers
-from tf_bn_compat import ops
-from tf_bn_compat.patch import patch_tf
+import importlib
 
 __version__ = "0.1.0"
 
 __all__ = ["layers", "ops", "patch_tf", "__version__"]
+
+
+def __getattr__(name):
+  if name in ("layers", "ops"):
+    return importlib.import_module("tf_bn_compat." + name)
+  if name == "patch_tf":
+    return importlib.import_module("tf_bn_compat.patch").patch_tf
+  raise AttributeError("module 'tf_bn_compat' has no attribute %r" % name)
