@@ -20,21 +20,33 @@
 namespace bn {
 namespace {
 
+// Channels last: dx = a * dy + (b * (x - mean) + d) along a row, with
+// per-channel arrays.
+inline void GradRow(const float* dy, const float* x, float* dx, int64_t len,
+                    const float* __restrict__ mean, const float* __restrict__ a,
+                    const float* __restrict__ b, const float* __restrict__ d) {
+  for (int64_t k = 0; k < len; ++k) {
+    dx[k] = a[k] * dy[k] + (b[k] * (x[k] - mean[k]) + d[k]);
+  }
+}
+
+// Channels first: the same along one channel's run.
+inline void GradRun(const float* dy, const float* x, float* dx, int64_t len,
+                    float mean, float a, float b, float d) {
+  for (int64_t t = 0; t < len; ++t) {
+    dx[t] = a * dy[t] + (b * (x[t] - mean) + d);
+  }
+}
+
 template <typename T>
 void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
               const float* scale, const float* mean, const float* inv_std,
               bool is_training, float* dscale, float* doffset,
               bn_parallel_for_fn parallel_for, void* pf_ctx) {
-  const int64_t n_partials = p.num_blocks * p.partials_per_block;
-  std::vector<float> part_dy(n_partials), part_dyxc(n_partials);
-  ReduceBlocks(
-      p,
-      [dy, x, mean](int64_t i, int64_t k, float* a, float* b) {
-        const float g = ToFloat(dy[i]);
-        *a = g;
-        *b = g * (ToFloat(x[i]) - mean[k]);
-      },
-      part_dy.data(), part_dyxc.data(), parallel_for, pf_ctx);
+  const std::vector<float> zeros(p.c, 0.0f);
+  std::vector<float> part_dy(p.NumPartials()), part_dyxc(p.NumPartials());
+  ReduceBlocks(p, dy, zeros.data(), x, mean, part_dy.data(), part_dyxc.data(),
+               parallel_for, pf_ctx);
 
   std::vector<double> sum_dy(p.c, 0.0), sum_dyxc(p.c, 0.0);
   MergePartials(
@@ -57,14 +69,29 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
     coef_b[k] = is_training ? float(-a * inv_std[k] * dscale[k] * inv_m) : 0.0f;
     coef_d[k] = is_training ? float(-a * sum_dy[k] * inv_m) : 0.0f;
   }
-  const float* __restrict__ ca = coef_a.data();
-  const float* __restrict__ cb = coef_b.data();
-  const float* __restrict__ cd = coef_d.data();
-  MapBlocks(
+  const float* ca = coef_a.data();
+  const float* cb = coef_b.data();
+  const float* cd = coef_d.data();
+  const bool last = p.layout == BN_LAYOUT_CHANNELS_LAST;
+  ForEachBlock(
       p,
-      [=](int64_t i, int64_t k) {
-        const float xc = ToFloat(x[i]) - mean[k];
-        dx[i] = FromFloat<T>(ca[k] * ToFloat(dy[i]) + (cb[k] * xc + cd[k]));
+      [&](const Block& blk) {
+        FloatIn<T> in_dy, in_x;
+        FloatOut<T> out;
+        ForEachRun(p, blk, [&](int64_t at, int64_t k, int64_t len) {
+          ForEachPiece<T>(len, [&](int64_t off, int64_t l) {
+            const float* g = in_dy(dy + at + off, l);
+            const float* xf = in_x(x + at + off, l);
+            float* o = out.Begin(dx + at + off);
+            const int64_t kk = k + off;
+            if (last) {
+              GradRow(g, xf, o, l, mean + kk, ca + kk, cb + kk, cd + kk);
+            } else {
+              GradRun(g, xf, o, l, mean[k], ca[k], cb[k], cd[k]);
+            }
+            out.End(dx + at + off, l);
+          });
+        });
       },
       parallel_for, pf_ctx);
 }

@@ -2,111 +2,135 @@
 // the shape (never on the thread count) and partial results are merged in
 // block order, so every result is bit-identical for any number of threads.
 //
-// Channels last ([rows = n * s, c]): a block is a run of rows; its partials
-// are one value per channel, stored block-major ([block][c]).
-// Channels first ([n, c, s]): a block belongs to one channel k and covers
-// either a chunk of one (n, k) plane (large s) or several whole planes
-// (small s); its partial is one value, stored channel-major
-// ([k][block_in_channel]) so each channel merges a contiguous run.
+// Both layouts are viewed as [planes, c, inner] with inner contiguous:
+// channels first is [n, c, s]; channels last is [n * s, c, 1] (a plane is a
+// row). A block is a tile of that view: a run of planes, a run of channels
+// and a run of inner positions, chosen so that a block is one contiguous
+// stretch of memory whenever it can be (a few whole planes, or channels
+// [k0, k1) of one plane) and holds about kBlockElements elements.
+//
+// A reduction leaves one float partial per (channel, block of that channel),
+// stored slot-major ([slot][k], a block's slot being its index among the
+// blocks of its channels) and merged per channel in slot order.
 #ifndef TF_BN_COMPAT_KERNELS_BN_CPU_BLOCKS_H_
 #define TF_BN_COMPAT_KERNELS_BN_CPU_BLOCKS_H_
 
 #include <stdint.h>
 
-#include <algorithm>
+#include <string.h>
 
+#include <algorithm>
+#include <type_traits>
+
+#include "bn_dtype.h"
 #include "bn_kernels.h"
 
 namespace bn {
 
 // About 32K elements (128 KiB of float) per block: big enough to amortize
-// scheduling, small enough to spread a batch over many threads.
+// scheduling and merging, small enough to spread a batch over many threads.
 constexpr int64_t kBlockElements = int64_t{1} << 15;
-// Channels-last blocks span at least this many rows, which bounds the
-// partials buffer to 2/kMinRowsPerBlock floats per input element.
-constexpr int64_t kMinRowsPerBlock = 64;
-// Independent accumulators per channels-first block (vectorizable, fixed
-// combination order).
-constexpr int kLanes = 16;
+// A block spans at least this many elements of each of its channels, which
+// bounds the partials to 1/kMinPerChannel floats per input element. Channels
+// first takes more, fewer channels per block instead, so that short planes
+// (7x7) do not pay a channel's setup and final sum every few elements.
+constexpr int64_t kMinPerChannel = 64;
+constexpr int64_t kMinPerChannelFirst = 256;
+// Independent accumulators of a channels-first reduction: four AVX vectors,
+// enough to hide the add latency; combined in a fixed order.
+constexpr int kLanes = 32;
 // Rough cost of one element in cycles, for the parallel-for's sharding.
 constexpr int64_t kCostPerElement = 4;
+
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One block: planes [p0, p1) x channels [k0, k1) x inner [j0, j1); `slot` is
+// its index among the blocks of each of its channels.
+struct Block {
+  int64_t p0, p1, k0, k1, j0, j1;
+  int64_t slot;
+};
 
 struct BlockPlan {
   int layout;
   int64_t n, c, s;
   int64_t m;  // Elements per channel: n * s.
-  // Channels last.
-  int64_t rows_per_block;
-  // Channels first.
-  int64_t chunks_per_plane;   // > 1 only when one plane spans several blocks.
-  int64_t planes_per_block;   // > 1 only when several planes share a block.
-  int64_t blocks_per_channel;
-  // Both.
+  // The [planes, c, inner] view.
+  int64_t planes, inner;
+  // Tiling of the view.
+  int64_t chunk;               // Inner positions per block.
+  int64_t chunks_per_plane;
+  int64_t channels_per_block;
+  int64_t channel_groups;
+  int64_t planes_per_block;
+  int64_t plane_groups;
+  int64_t blocks_per_channel;  // plane_groups * chunks_per_plane.
   int64_t num_blocks;
-  int64_t partials_per_block;  // c (channels last) or 1 (channels first).
 
   BlockPlan(int layout_, int64_t n_, int64_t c_, int64_t s_)
       : layout(layout_), n(n_), c(c_), s(s_), m(n_ * s_) {
-    rows_per_block = chunks_per_plane = planes_per_block = 1;
-    blocks_per_channel = 0;
-    if (layout == BN_LAYOUT_CHANNELS_LAST) {
-      rows_per_block = std::max(kMinRowsPerBlock,
-                                (kBlockElements + c - 1) / std::max<int64_t>(c, 1));
-      num_blocks = c == 0 ? 0 : (m + rows_per_block - 1) / rows_per_block;
-      partials_per_block = c;
+    const bool last = layout == BN_LAYOUT_CHANNELS_LAST;
+    planes = last ? m : n;
+    inner = last ? 1 : s;
+    // Planes longer than a block are cut into equal chunks.
+    chunks_per_plane = CeilDiv(inner, kBlockElements);
+    chunk = std::max<int64_t>(1, CeilDiv(inner, std::max<int64_t>(1, chunks_per_plane)));
+    // Enough planes for the minimum per channel, then the channels are split
+    // into about equal groups that fill a block.
+    const int64_t min_planes =
+        CeilDiv(last ? kMinPerChannel : kMinPerChannelFirst, chunk);
+    if (c > 0) {
+      const int64_t per_group = std::max<int64_t>(1, min_planes * chunk);
+      channels_per_block = CeilDiv(c, CeilDiv(c * per_group, kBlockElements));
+      channel_groups = CeilDiv(c, channels_per_block);
     } else {
-      if (s >= kBlockElements) {
-        chunks_per_plane = (s + kBlockElements - 1) / kBlockElements;
-        blocks_per_channel = n * chunks_per_plane;
-      } else if (s > 0) {
-        planes_per_block = kBlockElements / s;
-        blocks_per_channel = (n + planes_per_block - 1) / planes_per_block;
-      }
-      num_blocks = c * blocks_per_channel;
-      partials_per_block = 1;
+      channels_per_block = channel_groups = 0;
     }
+    planes_per_block = std::max(
+        min_planes,
+        kBlockElements / std::max<int64_t>(1, channels_per_block * chunk));
+    plane_groups = CeilDiv(planes, planes_per_block);
+    blocks_per_channel = plane_groups * chunks_per_plane;
+    num_blocks = blocks_per_channel * channel_groups;
   }
 
   int64_t ElementsPerBlock() const {
-    return layout == BN_LAYOUT_CHANNELS_LAST
-               ? rows_per_block * c
-               : std::min(s, kBlockElements) * planes_per_block;
+    return planes_per_block * channels_per_block * chunk;
   }
 
-  // Channels last: rows [*begin, *end) of block b.
-  void Rows(int64_t b, int64_t* begin, int64_t* end) const {
-    *begin = b * rows_per_block;
-    *end = std::min(m, *begin + rows_per_block);
+  int64_t NumPartials() const { return c * blocks_per_channel; }
+  float* Partial(float* part, const Block& blk, int64_t k) const {
+    return part + blk.slot * c + k;
   }
 
-  // Channels first: calls f(offset, length) for each contiguous segment of
-  // block b (channel b / blocks_per_channel) in memory order.
-  template <typename F>
-  void ForEachSegment(int64_t b, int64_t* channel, F&& f) const {
-    const int64_t k = b / blocks_per_channel;
-    const int64_t local = b % blocks_per_channel;
-    *channel = k;
-    if (chunks_per_plane > 1) {
-      const int64_t plane = local / chunks_per_plane;
-      const int64_t start = (local % chunks_per_plane) * kBlockElements;
-      f((plane * c + k) * s + start, std::min(kBlockElements, s - start));
-    } else {
-      const int64_t p0 = local * planes_per_block;
-      const int64_t p1 = std::min(n, p0 + planes_per_block);
-      for (int64_t p = p0; p < p1; ++p) f((p * c + k) * s, s);
-    }
+  // Blocks are numbered in memory order: plane group, channel group, chunk.
+  Block At(int64_t b) const {
+    Block blk;
+    const int64_t ch = b % chunks_per_plane;
+    const int64_t g = (b / chunks_per_plane) % channel_groups;
+    const int64_t pg = b / (chunks_per_plane * channel_groups);
+    blk.p0 = pg * planes_per_block;
+    blk.p1 = std::min(planes, blk.p0 + planes_per_block);
+    blk.k0 = g * channels_per_block;
+    blk.k1 = std::min(c, blk.k0 + channels_per_block);
+    blk.j0 = ch * chunk;
+    blk.j1 = std::min(inner, blk.j0 + chunk);
+    blk.slot = pg * chunks_per_plane + ch;
+    return blk;
   }
 
-  // Number of per-channel elements a block covers.
-  int64_t BlockCount(int64_t b) const {
-    if (layout == BN_LAYOUT_CHANNELS_LAST) {
-      int64_t r0, r1;
-      Rows(b, &r0, &r1);
-      return r1 - r0;
-    }
-    int64_t count = 0, k;
-    ForEachSegment(b, &k, [&](int64_t, int64_t len) { count += len; });
-    return count;
+  // Elements of one channel in the blocks of slot `slot`.
+  int64_t SlotCount(int64_t slot) const {
+    const int64_t pg = slot / chunks_per_plane;
+    const int64_t ch = slot % chunks_per_plane;
+    const int64_t planes_in = std::min(planes, (pg + 1) * planes_per_block) -
+                              pg * planes_per_block;
+    return planes_in * (std::min(inner, (ch + 1) * chunk) - ch * chunk);
+  }
+
+  // Offset of (plane p, channel k, inner j) in the tensor.
+  int64_t Offset(int64_t p, int64_t k, int64_t j) const {
+    return (p * c + k) * inner + j;
   }
 };
 
@@ -126,85 +150,12 @@ void RunParallel(bn_parallel_for_fn parallel_for, void* pf_ctx, int64_t n,
                &f);
 }
 
-// Per block, accumulates the two float sums sum(a), sum(b) of term(i, k, &a,
-// &b) over the block's elements (flat index i, channel k) into
-// part_a/part_b[b * partials_per_block + (channel-last ? k : 0)].
-template <typename Term>
-void ReduceBlocks(const BlockPlan& p, const Term& term, float* part_a,
-                  float* part_b, bn_parallel_for_fn parallel_for,
-                  void* pf_ctx) {
-  auto body = [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      if (p.layout == BN_LAYOUT_CHANNELS_LAST) {
-        float* __restrict__ sa = part_a + b * p.c;
-        float* __restrict__ sb = part_b + b * p.c;
-        std::fill(sa, sa + p.c, 0.0f);
-        std::fill(sb, sb + p.c, 0.0f);
-        int64_t r0, r1;
-        p.Rows(b, &r0, &r1);
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t base = r * p.c;
-          for (int64_t k = 0; k < p.c; ++k) {
-            float a, bb;
-            term(base + k, k, &a, &bb);
-            sa[k] += a;
-            sb[k] += bb;
-          }
-        }
-      } else {
-        float acc_a[kLanes] = {}, acc_b[kLanes] = {};
-        int64_t k;
-        p.ForEachSegment(b, &k, [&](int64_t off, int64_t len) {
-          int64_t t = 0;
-          for (; t + kLanes <= len; t += kLanes) {
-            for (int l = 0; l < kLanes; ++l) {
-              float a, bb;
-              term(off + t + l, k, &a, &bb);
-              acc_a[l] += a;
-              acc_b[l] += bb;
-            }
-          }
-          for (int l = 0; t < len; ++t, ++l) {
-            float a, bb;
-            term(off + t, k, &a, &bb);
-            acc_a[l] += a;
-            acc_b[l] += bb;
-          }
-        });
-        float sa = 0.0f, sb = 0.0f;
-        for (int l = 0; l < kLanes; ++l) {
-          sa += acc_a[l];
-          sb += acc_b[l];
-        }
-        part_a[b] = sa;
-        part_b[b] = sb;
-      }
-    }
-  };
-  RunParallel(parallel_for, pf_ctx, p.num_blocks,
-              p.ElementsPerBlock() * kCostPerElement, body);
-}
-
-// Calls f(i, k) for every element (flat index i, channel k), block-parallel.
+// Calls f(block) for every block, in parallel.
 template <typename F>
-void MapBlocks(const BlockPlan& p, const F& f, bn_parallel_for_fn parallel_for,
-               void* pf_ctx) {
+void ForEachBlock(const BlockPlan& p, const F& f,
+                  bn_parallel_for_fn parallel_for, void* pf_ctx) {
   auto body = [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      if (p.layout == BN_LAYOUT_CHANNELS_LAST) {
-        int64_t r0, r1;
-        p.Rows(b, &r0, &r1);
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t base = r * p.c;
-          for (int64_t k = 0; k < p.c; ++k) f(base + k, k);
-        }
-      } else {
-        int64_t k;
-        p.ForEachSegment(b, &k, [&](int64_t off, int64_t len) {
-          for (int64_t t = 0; t < len; ++t) f(off + t, k);
-        });
-      }
-    }
+    for (int64_t b = b0; b < b1; ++b) f(p.At(b));
   };
   RunParallel(parallel_for, pf_ctx, p.num_blocks,
               p.ElementsPerBlock() * kCostPerElement, body);
@@ -213,40 +164,282 @@ void MapBlocks(const BlockPlan& p, const F& f, bn_parallel_for_fn parallel_for,
 // Channels merged per task when partials are combined across blocks.
 constexpr int64_t kMergeChannels = 64;
 
-// For each channel k calls merge(k, b, a, bb) for every block b in increasing
-// order with that block's partials, then done(k). Parallel over channel
-// groups only, so each channel's order is fixed.
+// For each channel k calls merge(k, count, a, b) for every slot in
+// increasing order with the partials of k's block in that slot and the
+// number of elements of k that block holds, then done(k). Parallel
+// over channel groups only, so each channel's order is fixed.
 template <typename Merge, typename Done>
 void MergePartials(const BlockPlan& p, const float* part_a,
                    const float* part_b, const Merge& merge, const Done& done,
                    bn_parallel_for_fn parallel_for, void* pf_ctx) {
-  const int64_t groups = (p.c + kMergeChannels - 1) / kMergeChannels;
-  const int64_t blocks_per_channel =
-      p.layout == BN_LAYOUT_CHANNELS_LAST ? p.num_blocks : p.blocks_per_channel;
+  const int64_t groups = CeilDiv(p.c, kMergeChannels);
   auto body = [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
       const int64_t k0 = g * kMergeChannels;
       const int64_t k1 = std::min(p.c, k0 + kMergeChannels);
-      if (p.layout == BN_LAYOUT_CHANNELS_LAST) {
-        for (int64_t b = 0; b < p.num_blocks; ++b) {
-          for (int64_t k = k0; k < k1; ++k) {
-            merge(k, b, part_a[b * p.c + k], part_b[b * p.c + k]);
-          }
-        }
-      } else {
+      for (int64_t j = 0; j < p.blocks_per_channel; ++j) {
+        const int64_t count = p.SlotCount(j);
         for (int64_t k = k0; k < k1; ++k) {
-          for (int64_t j = 0; j < p.blocks_per_channel; ++j) {
-            const int64_t b = k * p.blocks_per_channel + j;
-            merge(k, b, part_a[b], part_b[b]);
-          }
+          merge(k, count, part_a[j * p.c + k], part_b[j * p.c + k]);
         }
       }
       for (int64_t k = k0; k < k1; ++k) done(k);
     }
   };
   RunParallel(parallel_for, pf_ctx, groups,
-              std::max<int64_t>(1, blocks_per_channel) * kMergeChannels * 20,
+              std::max<int64_t>(1, p.blocks_per_channel) * kMergeChannels * 20,
               body);
+}
+
+// Calls f(offset, k, length) for each contiguous run of block `blk`: a
+// run holds `length` elements starting at channel k (channels last: channels
+// k.. of one row) or of channel k (channels first: inner positions of one
+// plane). Channels first visits channel by channel.
+template <typename F>
+void ForEachRun(const BlockPlan& p, const Block& blk, F&& f) {
+  if (p.layout == BN_LAYOUT_CHANNELS_LAST) {
+    for (int64_t r = blk.p0; r < blk.p1; ++r) {
+      f(p.Offset(r, blk.k0, 0), blk.k0, blk.k1 - blk.k0);
+    }
+  } else {
+    for (int64_t k = blk.k0; k < blk.k1; ++k) {
+      for (int64_t q = blk.p0; q < blk.p1; ++q) {
+        f(p.Offset(q, k, blk.j0), k, blk.j1 - blk.j0);
+      }
+    }
+  }
+}
+
+// ---- Float access to element arrays ---------------------------------------
+//
+// The kernels compute on float arrays. A float tensor is used in place; a
+// half or bfloat16 one goes through a stack buffer, kPiece elements at a
+// time (kPiece is a multiple of kLanes, so piecewise reductions assign
+// elements to the same lanes as a whole-segment one).
+constexpr int64_t kPiece = 1024;
+static_assert(kPiece % kLanes == 0, "pieces must keep the lane assignment");
+
+template <typename T>
+constexpr int64_t PieceLength() {
+  return std::is_same<T, float>::value ? INT64_MAX : kPiece;
+}
+
+// Calls f(offset, length) over [0, len) in pieces of at most PieceLength<T>().
+template <typename T, typename F>
+void ForEachPiece(int64_t len, F&& f) {
+  for (int64_t off = 0; off < len; off += PieceLength<T>()) {
+    f(off, std::min(PieceLength<T>(), len - off));
+  }
+}
+
+// Float view of len (<= PieceLength<T>()) elements read from src.
+// Rows(): the same for `rows` runs of len at row stride `stride` (rows *
+// len <= PieceLength<T>()), giving the float view's row stride.
+template <typename T>
+struct FloatIn {
+  // Zeroed (cheap next to a block) to spare false -Wmaybe-uninitialized.
+  float buf[kPiece] = {};
+  const float* operator()(const T* src, int64_t len) {
+    ToFloatN(src, len, buf);
+    return buf;
+  }
+  const float* Rows(const T* src, int64_t rows, int64_t len, int64_t stride,
+                    int64_t* view_stride) {
+    for (int64_t r = 0; r < rows; ++r) ToFloatN(src + r * stride, len, buf + r * len);
+    *view_stride = len;
+    return buf;
+  }
+};
+template <>
+struct FloatIn<float> {
+  const float* operator()(const float* src, int64_t) { return src; }
+  const float* Rows(const float* src, int64_t, int64_t, int64_t stride,
+                    int64_t* view_stride) {
+    *view_stride = stride;
+    return src;
+  }
+};
+
+// Float destination for len (<= PieceLength<T>()) elements of dst: write
+// through Begin(dst), then End(dst, len) stores them.
+template <typename T>
+struct FloatOut {
+  // Zeroed (cheap next to a block) to spare false -Wmaybe-uninitialized.
+  float buf[kPiece] = {};
+  float* Begin(T*) { return buf; }
+  void End(T* dst, int64_t len) { FromFloatN(buf, len, dst); }
+};
+template <>
+struct FloatOut<float> {
+  float* Begin(float* dst) { return dst; }
+  void End(float*, int64_t) {}
+};
+
+// ---- The two-sum reduction shared by the statistics and the backward ------
+//
+// With u = x1 - c1[k] and w = x2 - c2[k] per element of channel k, a block's
+// partials are sum(u) and sum(u * w): the statistics use x1 = x2 = x and
+// c1 = c2 = shift (sum(d), sum(d^2)); the backward uses x1 = dy, c1 = 0,
+// x2 = x, c2 = mean (sum(dy), sum(dy * (x - mean))).
+
+// With kSquare (x2 is x1, c2 is c1) the second sum is sum(u * u), which
+// spares a load and a subtraction per element.
+
+// Channels last: adds kRows rows (row stride `stride`) of a run of channels
+// to the per-channel sums, row by row: grouping rows only saves loads and
+// stores of the sums, the result is that of one row at a time. Only narrow
+// runs are grouped (their sums would otherwise be stored and reloaded every
+// few cycles); wide ones go row by row, one sequential stream, which
+// measured faster than interleaving rows.
+constexpr int kRowGroup = 4;
+constexpr int64_t kNarrowRun = 256;
+
+template <int kRows, bool kSquare>
+inline void AccumulateRows(const float* x1, const float* __restrict__ c1,
+                           const float* x2, const float* __restrict__ c2,
+                           int64_t stride, int64_t len,
+                           float* __restrict__ sum_a,
+                           float* __restrict__ sum_b) {
+  for (int64_t k = 0; k < len; ++k) {
+    float a = sum_a[k], b = sum_b[k];
+    for (int r = 0; r < kRows; ++r) {
+      const float u = x1[r * stride + k] - c1[k];
+      a += u;
+      b += u * (kSquare ? u : x2[r * stride + k] - c2[k]);
+    }
+    sum_a[k] = a;
+    sum_b[k] = b;
+  }
+}
+
+// Channels first: kLanes running sums of one channel, as kLaneVectors
+// vectors (GCC/Clang vector extensions: AVX registers where available,
+// portable otherwise), plus one scalar sum. Of a run, whole groups of kLanes
+// go lane by lane, the remaining whole vectors to vectors 0, 1, ... and the
+// last (len % kLaneWidth) elements to the scalar. Everything is in a fixed
+// order, so results depend only on the run lengths.
+typedef float LaneVector __attribute__((vector_size(32)));
+constexpr int kLaneWidth = 8;
+constexpr int kLaneVectors = kLanes / kLaneWidth;
+static_assert(kLanes % kLaneWidth == 0, "whole lane vectors");
+
+inline LaneVector LoadLanes(const float* x) {
+  LaneVector v;
+  memcpy(&v, x, sizeof(v));
+  return v;
+}
+
+struct Lanes {
+  LaneVector a[kLaneVectors] = {};
+  LaneVector b[kLaneVectors] = {};
+  float tail_a = 0.0f, tail_b = 0.0f;
+
+  template <bool kSquare>
+  void Add(const float* x1, float c1, const float* x2, float c2, int64_t len) {
+    int64_t t = 0;
+    for (; t + kLanes <= len; t += kLanes) {
+      for (int v = 0; v < kLaneVectors; ++v) {
+        const LaneVector u = LoadLanes(x1 + t + v * kLaneWidth) - c1;
+        Term(u, kSquare ? u : LoadLanes(x2 + t + v * kLaneWidth) - c2, v);
+      }
+    }
+    for (int v = 0; t + kLaneWidth <= len; t += kLaneWidth, ++v) {
+      const LaneVector u = LoadLanes(x1 + t) - c1;
+      Term(u, kSquare ? u : LoadLanes(x2 + t) - c2, v);
+    }
+    for (; t < len; ++t) {
+      const float u = x1[t] - c1;
+      tail_a += u;
+      tail_b += u * (kSquare ? u : x2[t] - c2);
+    }
+  }
+
+  float SumA() const { return Sum(a) + tail_a; }
+  float SumB() const { return Sum(b) + tail_b; }
+
+ private:
+  void Term(LaneVector u, LaneVector w, int v) {
+    a[v] += u;
+    b[v] += u * w;
+  }
+
+  static float Sum(const LaneVector* v) {
+    LaneVector s = v[0];
+    for (int i = 1; i < kLaneVectors; ++i) s += v[i];
+    float r = 0.0f;
+    for (int l = 0; l < kLaneWidth; ++l) r += s[l];
+    return r;
+  }
+};
+
+// Fills part_a / part_b (NumPartials() each) with every block's sums.
+template <typename T, bool kSquare>
+void ReduceBlocksImpl(const BlockPlan& p, const T* x1, const float* c1,
+                  const T* x2, const float* c2, float* part_a, float* part_b,
+                  bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  auto channels_last = [&](const Block& blk) {
+    const int64_t kc = blk.k1 - blk.k0;
+    float* sum_a = p.Partial(part_a, blk, blk.k0);
+    float* sum_b = p.Partial(part_b, blk, blk.k0);
+    std::fill(sum_a, sum_a + kc, 0.0f);
+    std::fill(sum_b, sum_b + kc, 0.0f);
+    const int64_t group = kc * kRowGroup <= kNarrowRun ? kRowGroup : 1;
+    FloatIn<T> in1, in2;
+    for (int64_t r = blk.p0; r < blk.p1; r += group) {
+      const int64_t rows = std::min(group, blk.p1 - r);
+      ForEachPiece<T>(kc, [&](int64_t off, int64_t l) {
+        const int64_t k = blk.k0 + off;
+        const int64_t at = p.Offset(r, k, 0);
+        int64_t stride;
+        const float* u = in1.Rows(x1 + at, rows, l, p.c, &stride);
+        const float* w =
+            kSquare ? u : in2.Rows(x2 + at, rows, l, p.c, &stride);
+        if (rows == kRowGroup) {
+          AccumulateRows<kRowGroup, kSquare>(u, c1 + k, w, c2 + k, stride, l,
+                                    sum_a + off, sum_b + off);
+          return;
+        }
+        for (int64_t i = 0; i < rows; ++i) {
+          AccumulateRows<1, kSquare>(u + i * stride, c1 + k, w + i * stride, c2 + k,
+                            stride, l, sum_a + off, sum_b + off);
+        }
+      });
+    }
+  };
+  auto channels_first = [&](const Block& blk) {
+    FloatIn<T> in1, in2;
+    for (int64_t k = blk.k0; k < blk.k1; ++k) {
+      Lanes lanes;
+      for (int64_t q = blk.p0; q < blk.p1; ++q) {
+        const int64_t at = p.Offset(q, k, blk.j0);
+        ForEachPiece<T>(blk.j1 - blk.j0, [&](int64_t off, int64_t l) {
+          const float* u = in1(x1 + at + off, l);
+          const float* w = kSquare ? u : in2(x2 + at + off, l);
+          lanes.template Add<kSquare>(u, c1[k], w, c2[k], l);
+        });
+      }
+      *p.Partial(part_a, blk, k) = lanes.SumA();
+      *p.Partial(part_b, blk, k) = lanes.SumB();
+    }
+  };
+  if (p.layout == BN_LAYOUT_CHANNELS_LAST) {
+    ForEachBlock(p, channels_last, parallel_for, pf_ctx);
+  } else {
+    ForEachBlock(p, channels_first, parallel_for, pf_ctx);
+  }
+}
+
+template <typename T>
+void ReduceBlocks(const BlockPlan& p, const T* x1, const float* c1,
+                  const T* x2, const float* c2, float* part_a, float* part_b,
+                  bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  if (x2 == x1 && c2 == c1) {
+    ReduceBlocksImpl<T, true>(p, x1, c1, x2, c2, part_a, part_b, parallel_for,
+                              pf_ctx);
+  } else {
+    ReduceBlocksImpl<T, false>(p, x1, c1, x2, c2, part_a, part_b,
+                               parallel_for, pf_ctx);
+  }
 }
 
 }  // namespace bn

@@ -21,8 +21,7 @@ namespace {
 
 template <typename T>
 float ChannelShift(const T* x, const BlockPlan& p, int64_t k) {
-  const int64_t first = p.layout == BN_LAYOUT_CHANNELS_LAST ? k : k * p.s;
-  const float v = ToFloat(x[first]);
+  const float v = ToFloat(x[p.Offset(0, k, 0)]);
   return isfinite(v) ? v : 0.0f;
 }
 
@@ -32,30 +31,21 @@ void Stats(const T* x, const BlockPlan& p, float epsilon, float* mean,
            bn_parallel_for_fn parallel_for, void* pf_ctx) {
   std::vector<float> shift(p.c);
   for (int64_t k = 0; k < p.c; ++k) shift[k] = ChannelShift(x, p, k);
-  const float* __restrict__ shift_p = shift.data();
-  const int64_t n_partials = p.num_blocks * p.partials_per_block;
-  std::vector<float> part_sum(n_partials), part_sq(n_partials);
-  ReduceBlocks(
-      p,
-      [x, shift_p](int64_t i, int64_t k, float* a, float* b) {
-        const float d = ToFloat(x[i]) - shift_p[k];
-        *a = d;
-        *b = d * d;
-      },
-      part_sum.data(), part_sq.data(), parallel_for, pf_ctx);
+  std::vector<float> part_sum(p.NumPartials()), part_sq(p.NumPartials());
+  ReduceBlocks(p, x, shift.data(), x, shift.data(), part_sum.data(),
+               part_sq.data(), parallel_for, pf_ctx);
 
   std::vector<Moments<double>> acc(p.c, Moments<double>{0.0, 0.0, 0.0});
   MergePartials(
       p, part_sum.data(), part_sq.data(),
-      [&](int64_t k, int64_t b, float sum, float sum_sq) {
+      [&](int64_t k, int64_t count, float sum, float sum_sq) {
         acc[k] = MergeMoments(
-            acc[k], MomentsFromShiftedSums<double>(double(p.BlockCount(b)),
-                                                   sum, sum_sq));
+            acc[k], MomentsFromShiftedSums<double>(double(count), sum, sum_sq));
       },
       [&](int64_t k) {
         const Moments<double>& mo = acc[k];
         const double biased = mo.m2 / mo.count;
-        mean[k] = float(shift_p[k] + mo.mean);
+        mean[k] = float(shift[k] + mo.mean);
         if (var_biased) var_biased[k] = float(biased);
         if (var_unbiased) var_unbiased[k] = float(biased * BesselFactor(mo.count));
         if (inv_std) inv_std[k] = float(1.0 / sqrt(double(float(biased)) + epsilon));

@@ -1,8 +1,9 @@
-// y = x * alpha + beta on the CPU (see bn_kernels.h).
+// y = scale * (x - mean) * inv_std + offset on the CPU (see bn_kernels.h).
 //
-// With alpha = scale * inv_std and beta = offset - mean * alpha (computed once
-// per channel), y = scale * (x - mean) * inv_std + offset costs one fused
-// multiply-add per element.
+// With alpha = scale * inv_std computed once per channel this is
+// y = (x - mean) * alpha + offset: a subtraction and a fused multiply-add per
+// element. (The one-FMA form x * alpha + (offset - mean * alpha) loses
+// |mean * alpha| * 2^-24 to cancellation, visible when |mean| >> std.)
 #include <math.h>
 
 #include <exception>
@@ -16,14 +17,46 @@
 namespace bn {
 namespace {
 
+// Channels last: y[k] = (x[k] - mean[k]) * alpha[k] + offset[k] along a row.
+inline void AffineRow(const float* x, float* y, int64_t len,
+                      const float* __restrict__ mean,
+                      const float* __restrict__ alpha,
+                      const float* __restrict__ offset) {
+  for (int64_t k = 0; k < len; ++k) {
+    y[k] = (x[k] - mean[k]) * alpha[k] + offset[k];
+  }
+}
+
+// Channels first: the same along one channel's run.
+inline void AffineRun(const float* x, float* y, int64_t len, float mean,
+                      float alpha, float offset) {
+  for (int64_t t = 0; t < len; ++t) y[t] = (x[t] - mean) * alpha + offset;
+}
+
 template <typename T>
-void Transform(const T* x, T* y, const BlockPlan& p, const float* alpha,
-               const float* beta, bn_parallel_for_fn parallel_for,
+void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
+               const float* alpha, const float* offset,
+               bn_parallel_for_fn parallel_for,
                void* pf_ctx) {
-  MapBlocks(
+  const bool last = p.layout == BN_LAYOUT_CHANNELS_LAST;
+  ForEachBlock(
       p,
-      [x, y, alpha, beta](int64_t i, int64_t k) {
-        y[i] = FromFloat<T>(ToFloat(x[i]) * alpha[k] + beta[k]);
+      [&](const Block& blk) {
+        FloatIn<T> in;
+        FloatOut<T> out;
+        ForEachRun(p, blk, [&](int64_t at, int64_t k, int64_t len) {
+          ForEachPiece<T>(len, [&](int64_t off, int64_t l) {
+            const float* xf = in(x + at + off, l);
+            float* yf = out.Begin(y + at + off);
+            if (last) {
+              const int64_t kk = k + off;
+              AffineRow(xf, yf, l, mean + kk, alpha + kk, offset + kk);
+            } else {
+              AffineRun(xf, yf, l, mean[k], alpha[k], offset[k]);
+            }
+            out.End(y + at + off, l);
+          });
+        });
       },
       parallel_for, pf_ctx);
 }
@@ -59,16 +92,13 @@ extern "C" int bn_cpu_transform(const void* x, void* y, int dtype, int layout,
     return BN_ERR_NULL_POINTER;
   }
   try {
-    std::vector<float> alpha(c), beta(c);
-    for (int64_t k = 0; k < c; ++k) {
-      alpha[k] = scale[k] * inv_std[k];
-      beta[k] = offset[k] - mean[k] * alpha[k];
-    }
+    std::vector<float> alpha(c);
+    for (int64_t k = 0; k < c; ++k) alpha[k] = scale[k] * inv_std[k];
     const bn::BlockPlan plan(layout, n, c, s);
     bn::DispatchDtype(dtype, [&](auto tag) {
       using T = decltype(tag);
-      bn::Transform(static_cast<const T*>(x), static_cast<T*>(y), plan,
-                    alpha.data(), beta.data(), parallel_for, pf_ctx);
+      bn::Transform(static_cast<const T*>(x), static_cast<T*>(y), plan, mean,
+                    alpha.data(), offset, parallel_for, pf_ctx);
     });
   } catch (const std::exception&) {
     return BN_ERR_OUT_OF_MEMORY;

@@ -86,6 +86,51 @@ template <> inline BFloat16 FromFloat<BFloat16>(float v) {
   return BFloat16{FloatToBFloat16(v)};
 }
 
+// Array conversions, 8 elements at a time where the CPU has F16C / AVX2.
+constexpr int64_t kVector = 8;
+
+inline void ToFloatN(const Half* src, int64_t len, float* dst) {
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + kVector <= len; i += kVector) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < len; ++i) dst[i] = HalfToFloat(src[i].bits);
+}
+
+inline void FromFloatN(const float* src, int64_t len, Half* dst) {
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + kVector <= len; i += kVector) {
+    const __m128i h =
+        _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+#endif
+  for (; i < len; ++i) dst[i].bits = FloatToHalf(src[i]);
+}
+
+// Plain loops that the compiler vectorizes (bits move through memcpy, which
+// keeps them free of strict-aliasing trouble).
+inline void ToFloatN(const BFloat16* src, int64_t len, float* dst) {
+  const uint16_t* __restrict__ in = reinterpret_cast<const uint16_t*>(src);
+  float* __restrict__ out = dst;
+  for (int64_t i = 0; i < len; ++i) out[i] = BitsFloat(uint32_t(in[i]) << 16);
+}
+
+inline void FromFloatN(const float* src, int64_t len, BFloat16* dst) {
+  const float* __restrict__ in = src;
+  uint16_t* __restrict__ out = reinterpret_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < len; ++i) {
+    const uint32_t u = FloatBits(in[i]);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (u >> 16) | 0x40u;
+    out[i] = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
+
 // Calls f(T{}) with the element type named by a BN_DTYPE_* code.
 template <typename F>
 inline void DispatchDtype(int dtype, F&& f) {

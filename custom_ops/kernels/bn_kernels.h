@@ -73,8 +73,9 @@ int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n, int64_t c,
 int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
                    float* inv_std);
 
-/* y = x * alpha + beta per channel, alpha = scale * inv_std,
- * beta = offset - mean * alpha. y may alias x. */
+/* y = (x - mean) * alpha + offset per channel, alpha = scale * inv_std
+ * (not x * alpha + (offset - mean * alpha), which cancels when |mean| is
+ * large). y may alias x. */
 int bn_cpu_transform(const void* x, void* y, int dtype, int layout, int64_t n,
                      int64_t c, int64_t s, const float* scale,
                      const float* offset, const float* mean,
