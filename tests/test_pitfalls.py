@@ -36,7 +36,8 @@ def test_1_moving_stats_move_only_with_update_ops():
   np.testing.assert_allclose(mean, 0.05, rtol=1e-5)
 
 
-@pytest.mark.parametrize("training", [0, 1, False, True])
+@pytest.mark.parametrize("training", [0, 1, False, True, np.bool_(True),
+                                      np.int64(0)])
 def test_2_integer_training_values_act_as_bools(training):
   layers = parity.ours_module()
   with tf.Graph().as_default():

@@ -8,6 +8,7 @@ Python when its value is known while the graph is built, and become a
 
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
 _LEARNING_PHASES = weakref.WeakKeyDictionary()
@@ -40,8 +41,8 @@ def normalize(training):
   """Validates `training` and returns it as a Python bool or a bool tensor.
 
   Args:
-    training: Python bool, 0, 1, None, a scalar bool tensor or a bool
-      variable.
+    training: Python or numpy bool, 0, 1, None, a scalar bool tensor or a
+      bool variable.
 
   Returns:
     A Python bool or a scalar bool tensor.
@@ -55,7 +56,7 @@ def normalize(training):
     return learning_phase()
   if isinstance(training, bool):
     return training
-  if isinstance(training, int) and training in (0, 1):
+  if isinstance(training, (int, np.integer, np.bool_)) and training in (0, 1):
     return bool(training)
   if isinstance(training, (tf.Tensor, tf.Variable)):
     if training.dtype.base_dtype != tf.bool:
