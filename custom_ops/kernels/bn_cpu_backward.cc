@@ -22,19 +22,58 @@ namespace {
 
 // Channels last: dx = a * dy + (b * (x - mean) + d) along a row, with
 // per-channel arrays.
-inline void GradRow(const float* dy, const float* x, float* dx, int64_t len,
-                    const float* __restrict__ mean, const float* __restrict__ a,
-                    const float* __restrict__ b, const float* __restrict__ d) {
+inline void GradRowTail(const float* dy, const float* x, float* dx, int64_t len,
+                        const float* __restrict__ mean,
+                        const float* __restrict__ a,
+                        const float* __restrict__ b,
+                        const float* __restrict__ d) {
   for (int64_t k = 0; k < len; ++k) {
     dx[k] = a[k] * dy[k] + (b[k] * (x[k] - mean[k]) + d[k]);
   }
 }
 
+template <typename T>
+inline void GradRow(const T* dy, const T* x, T* dx, int64_t len,
+                    const float* mean, const float* a, const float* b,
+                    const float* d) {
+  int64_t k = 0;
+  for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
+    Store8(dx + k, Load8(a + k) * Load8(dy + k) +
+                       (Load8(b + k) * (Load8(x + k) - Load8(mean + k)) +
+                        Load8(d + k)));
+  }
+  if constexpr (kIsFloat<T>) {
+    GradRowTail(dy + k, x + k, dx + k, len - k, mean + k, a + k, b + k, d + k);
+  } else if (k < len) {
+    float dyf[kVector], xf[kVector], dxf[kVector];
+    TailToFloat(dy + k, 1, len - k, 0, dyf);
+    TailToFloat(x + k, 1, len - k, 0, xf);
+    GradRowTail(dyf, xf, dxf, len - k, mean + k, a + k, b + k, d + k);
+    TailFromFloat(dxf, len - k, dx + k);
+  }
+}
+
 // Channels first: the same along one channel's run.
-inline void GradRun(const float* dy, const float* x, float* dx, int64_t len,
-                    float mean, float a, float b, float d) {
-  for (int64_t t = 0; t < len; ++t) {
-    dx[t] = a * dy[t] + (b * (x[t] - mean) + d);
+inline void GradRunTail(const float* dy, const float* x, float* dx, int64_t len,
+                        float mean, float a, float b, float d) {
+  for (int64_t t = 0; t < len; ++t) dx[t] = a * dy[t] + (b * (x[t] - mean) + d);
+}
+
+template <typename T>
+inline void GradRun(const T* dy, const T* x, T* dx, int64_t len, float mean,
+                    float a, float b, float d) {
+  int64_t t = 0;
+  for (; !kIsFloat<T> && t + kVector <= len; t += kVector) {
+    Store8(dx + t, a * Load8(dy + t) + (b * (Load8(x + t) - mean) + d));
+  }
+  if constexpr (kIsFloat<T>) {
+    GradRunTail(dy + t, x + t, dx + t, len - t, mean, a, b, d);
+  } else if (t < len) {
+    float dyf[kVector], xf[kVector], dxf[kVector];
+    TailToFloat(dy + t, 1, len - t, 0, dyf);
+    TailToFloat(x + t, 1, len - t, 0, xf);
+    GradRunTail(dyf, xf, dxf, len - t, mean, a, b, d);
+    TailFromFloat(dxf, len - t, dx + t);
   }
 }
 
@@ -76,21 +115,13 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
   ForEachBlock(
       p,
       [&](const Block& blk) {
-        FloatIn<T> in_dy, in_x;
-        FloatOut<T> out;
         ForEachRun(p, blk, [&](int64_t at, int64_t k, int64_t len) {
-          ForEachPiece<T>(len, [&](int64_t off, int64_t l) {
-            const float* g = in_dy(dy + at + off, l);
-            const float* xf = in_x(x + at + off, l);
-            float* o = out.Begin(dx + at + off);
-            const int64_t kk = k + off;
-            if (last) {
-              GradRow(g, xf, o, l, mean + kk, ca + kk, cb + kk, cd + kk);
-            } else {
-              GradRun(g, xf, o, l, mean[k], ca[k], cb[k], cd[k]);
-            }
-            out.End(dx + at + off, l);
-          });
+          if (last) {
+            GradRow(dy + at, x + at, dx + at, len, mean + k, ca + k, cb + k,
+                    cd + k);
+          } else {
+            GradRun(dy + at, x + at, dx + at, len, mean[k], ca[k], cb[k], cd[k]);
+          }
         });
       },
       parallel_for, pf_ctx);

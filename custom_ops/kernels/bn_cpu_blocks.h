@@ -210,70 +210,31 @@ void ForEachRun(const BlockPlan& p, const Block& blk, F&& f) {
   }
 }
 
-// ---- Float access to element arrays ---------------------------------------
+// ---- Tails of fewer than kVector elements ---------------------------------
 //
-// The kernels compute on float arrays. A float tensor is used in place; a
-// half or bfloat16 one goes through a stack buffer, kPiece elements at a
-// time (kPiece is a multiple of kLanes, so piecewise reductions assign
-// elements to the same lanes as a whole-segment one).
-constexpr int64_t kPiece = 1024;
-static_assert(kPiece % kLanes == 0, "pieces must keep the lane assignment");
-
+// The elementwise loops below run a half or bfloat16 array through Load8 /
+// Store8, 8 elements at a time, and the rest through the scalar loop on
+// float that a float array takes whole (the compiler vectorizes it, which
+// measured as fast as Load8 on float). A tail is copied to float for it, so
+// every element type gets exactly the float arithmetic: the compiler fuses
+// and vectorizes a scalar loop differently per element type.
 template <typename T>
-constexpr int64_t PieceLength() {
-  return std::is_same<T, float>::value ? INT64_MAX : kPiece;
+constexpr bool kIsFloat = std::is_same<T, float>::value;
+
+// rows x len (len < kVector) elements at row stride `stride` to dst, at row
+// stride kVector.
+template <typename T>
+inline void TailToFloat(const T* src, int64_t rows, int64_t len, int64_t stride,
+                        float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = 0; k < len; ++k) dst[r * kVector + k] = ToFloat(src[r * stride + k]);
+  }
 }
 
-// Calls f(offset, length) over [0, len) in pieces of at most PieceLength<T>().
-template <typename T, typename F>
-void ForEachPiece(int64_t len, F&& f) {
-  for (int64_t off = 0; off < len; off += PieceLength<T>()) {
-    f(off, std::min(PieceLength<T>(), len - off));
-  }
+template <typename T>
+inline void TailFromFloat(const float* src, int64_t len, T* dst) {
+  for (int64_t k = 0; k < len; ++k) dst[k] = FromFloat<T>(src[k]);
 }
-
-// Float view of len (<= PieceLength<T>()) elements read from src.
-// Rows(): the same for `rows` runs of len at row stride `stride` (rows *
-// len <= PieceLength<T>()), giving the float view's row stride.
-template <typename T>
-struct FloatIn {
-  // Zeroed (cheap next to a block) to spare false -Wmaybe-uninitialized.
-  float buf[kPiece] = {};
-  const float* operator()(const T* src, int64_t len) {
-    ToFloatN(src, len, buf);
-    return buf;
-  }
-  const float* Rows(const T* src, int64_t rows, int64_t len, int64_t stride,
-                    int64_t* view_stride) {
-    for (int64_t r = 0; r < rows; ++r) ToFloatN(src + r * stride, len, buf + r * len);
-    *view_stride = len;
-    return buf;
-  }
-};
-template <>
-struct FloatIn<float> {
-  const float* operator()(const float* src, int64_t) { return src; }
-  const float* Rows(const float* src, int64_t, int64_t, int64_t stride,
-                    int64_t* view_stride) {
-    *view_stride = stride;
-    return src;
-  }
-};
-
-// Float destination for len (<= PieceLength<T>()) elements of dst: write
-// through Begin(dst), then End(dst, len) stores them.
-template <typename T>
-struct FloatOut {
-  // Zeroed (cheap next to a block) to spare false -Wmaybe-uninitialized.
-  float buf[kPiece] = {};
-  float* Begin(T*) { return buf; }
-  void End(T* dst, int64_t len) { FromFloatN(buf, len, dst); }
-};
-template <>
-struct FloatOut<float> {
-  float* Begin(float* dst) { return dst; }
-  void End(float*, int64_t) {}
-};
 
 // ---- The two-sum reduction shared by the statistics and the backward ------
 //
@@ -295,11 +256,11 @@ constexpr int kRowGroup = 4;
 constexpr int64_t kNarrowRun = 256;
 
 template <int kRows, bool kSquare>
-inline void AccumulateRows(const float* x1, const float* __restrict__ c1,
-                           const float* x2, const float* __restrict__ c2,
-                           int64_t stride, int64_t len,
-                           float* __restrict__ sum_a,
-                           float* __restrict__ sum_b) {
+inline void AccumulateRowsTail(const float* x1, const float* __restrict__ c1,
+                               const float* x2, const float* __restrict__ c2,
+                               int64_t stride, int64_t len,
+                               float* __restrict__ sum_a,
+                               float* __restrict__ sum_b) {
   for (int64_t k = 0; k < len; ++k) {
     float a = sum_a[k], b = sum_b[k];
     for (int r = 0; r < kRows; ++r) {
@@ -312,45 +273,68 @@ inline void AccumulateRows(const float* x1, const float* __restrict__ c1,
   }
 }
 
-// Channels first: kLanes running sums of one channel, as kLaneVectors
-// vectors (GCC/Clang vector extensions: AVX registers where available,
-// portable otherwise), plus one scalar sum. Of a run, whole groups of kLanes
-// go lane by lane, the remaining whole vectors to vectors 0, 1, ... and the
-// last (len % kLaneWidth) elements to the scalar. Everything is in a fixed
-// order, so results depend only on the run lengths.
-typedef float LaneVector __attribute__((vector_size(32)));
-constexpr int kLaneWidth = 8;
-constexpr int kLaneVectors = kLanes / kLaneWidth;
-static_assert(kLanes % kLaneWidth == 0, "whole lane vectors");
-
-inline LaneVector LoadLanes(const float* x) {
-  LaneVector v;
-  memcpy(&v, x, sizeof(v));
-  return v;
+template <int kRows, bool kSquare, typename T>
+inline void AccumulateRows(const T* x1, const float* __restrict__ c1,
+                           const T* x2, const float* __restrict__ c2,
+                           int64_t stride, int64_t len,
+                           float* __restrict__ sum_a,
+                           float* __restrict__ sum_b) {
+  int64_t k = 0;
+  for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
+    Float8 a = Load8(sum_a + k), b = Load8(sum_b + k);
+    for (int r = 0; r < kRows; ++r) {
+      const Float8 u = Load8(x1 + r * stride + k) - Load8(c1 + k);
+      a += u;
+      b += u * (kSquare ? u : Load8(x2 + r * stride + k) - Load8(c2 + k));
+    }
+    Store8(sum_a + k, a);
+    Store8(sum_b + k, b);
+  }
+  if constexpr (kIsFloat<T>) {
+    AccumulateRowsTail<kRows, kSquare>(x1 + k, c1 + k, x2 + k, c2 + k, stride,
+                                       len - k, sum_a + k, sum_b + k);
+  } else if (k < len) {
+    float f1[kRows * kVector], f2[kRows * kVector];
+    TailToFloat(x1 + k, kRows, len - k, stride, f1);
+    if (!kSquare) TailToFloat(x2 + k, kRows, len - k, stride, f2);
+    AccumulateRowsTail<kRows, kSquare>(f1, c1 + k, kSquare ? f1 : f2, c2 + k,
+                                       kVector, len - k, sum_a + k, sum_b + k);
+  }
 }
 
+// Channels first: kLanes running sums of one channel, as kLaneVectors
+// vectors, plus one scalar sum. Of a run, whole groups of kLanes go lane by
+// lane, the remaining whole vectors to vectors 0, 1, ... and the last
+// (len % kVector) elements to the scalar. Everything is in a fixed order, so
+// results depend only on the run lengths.
+constexpr int kLaneVectors = kLanes / kVector;
+static_assert(kLanes % kVector == 0, "whole lane vectors");
+
 struct Lanes {
-  LaneVector a[kLaneVectors] = {};
-  LaneVector b[kLaneVectors] = {};
+  Float8 a[kLaneVectors] = {};
+  Float8 b[kLaneVectors] = {};
   float tail_a = 0.0f, tail_b = 0.0f;
 
-  template <bool kSquare>
-  void Add(const float* x1, float c1, const float* x2, float c2, int64_t len) {
+  template <bool kSquare, typename T>
+  void Add(const T* x1, float c1, const T* x2, float c2, int64_t len) {
     int64_t t = 0;
     for (; t + kLanes <= len; t += kLanes) {
       for (int v = 0; v < kLaneVectors; ++v) {
-        const LaneVector u = LoadLanes(x1 + t + v * kLaneWidth) - c1;
-        Term(u, kSquare ? u : LoadLanes(x2 + t + v * kLaneWidth) - c2, v);
+        const Float8 u = Load8(x1 + t + v * kVector) - c1;
+        Term(u, kSquare ? u : Load8(x2 + t + v * kVector) - c2, v);
       }
     }
-    for (int v = 0; t + kLaneWidth <= len; t += kLaneWidth, ++v) {
-      const LaneVector u = LoadLanes(x1 + t) - c1;
-      Term(u, kSquare ? u : LoadLanes(x2 + t) - c2, v);
+    for (int v = 0; t + kVector <= len; t += kVector, ++v) {
+      const Float8 u = Load8(x1 + t) - c1;
+      Term(u, kSquare ? u : Load8(x2 + t) - c2, v);
     }
-    for (; t < len; ++t) {
-      const float u = x1[t] - c1;
-      tail_a += u;
-      tail_b += u * (kSquare ? u : x2[t] - c2);
+    if constexpr (kIsFloat<T>) {
+      AddTail<kSquare>(x1 + t, c1, x2 + t, c2, len - t);
+    } else if (t < len) {
+      float f1[kVector], f2[kVector];
+      TailToFloat(x1 + t, 1, len - t, 0, f1);
+      if (!kSquare) TailToFloat(x2 + t, 1, len - t, 0, f2);
+      AddTail<kSquare>(f1, c1, kSquare ? f1 : f2, c2, len - t);
     }
   }
 
@@ -358,16 +342,26 @@ struct Lanes {
   float SumB() const { return Sum(b) + tail_b; }
 
  private:
-  void Term(LaneVector u, LaneVector w, int v) {
+  template <bool kSquare>
+  void AddTail(const float* x1, float c1, const float* x2, float c2,
+               int64_t len) {
+    for (int64_t t = 0; t < len; ++t) {
+      const float u = x1[t] - c1;
+      tail_a += u;
+      tail_b += u * (kSquare ? u : x2[t] - c2);
+    }
+  }
+
+  void Term(Float8 u, Float8 w, int v) {
     a[v] += u;
     b[v] += u * w;
   }
 
-  static float Sum(const LaneVector* v) {
-    LaneVector s = v[0];
+  static float Sum(const Float8* v) {
+    Float8 s = v[0];
     for (int i = 1; i < kLaneVectors; ++i) s += v[i];
     float r = 0.0f;
-    for (int l = 0; l < kLaneWidth; ++l) r += s[l];
+    for (int l = 0; l < kVector; ++l) r += s[l];
     return r;
   }
 };
@@ -384,39 +378,28 @@ void ReduceBlocksImpl(const BlockPlan& p, const T* x1, const float* c1,
     std::fill(sum_a, sum_a + kc, 0.0f);
     std::fill(sum_b, sum_b + kc, 0.0f);
     const int64_t group = kc * kRowGroup <= kNarrowRun ? kRowGroup : 1;
-    FloatIn<T> in1, in2;
     for (int64_t r = blk.p0; r < blk.p1; r += group) {
-      const int64_t rows = std::min(group, blk.p1 - r);
-      ForEachPiece<T>(kc, [&](int64_t off, int64_t l) {
-        const int64_t k = blk.k0 + off;
-        const int64_t at = p.Offset(r, k, 0);
-        int64_t stride;
-        const float* u = in1.Rows(x1 + at, rows, l, p.c, &stride);
-        const float* w =
-            kSquare ? u : in2.Rows(x2 + at, rows, l, p.c, &stride);
-        if (rows == kRowGroup) {
-          AccumulateRows<kRowGroup, kSquare>(u, c1 + k, w, c2 + k, stride, l,
-                                    sum_a + off, sum_b + off);
-          return;
-        }
-        for (int64_t i = 0; i < rows; ++i) {
-          AccumulateRows<1, kSquare>(u + i * stride, c1 + k, w + i * stride, c2 + k,
-                            stride, l, sum_a + off, sum_b + off);
-        }
-      });
+      const int64_t at = p.Offset(r, blk.k0, 0);
+      const float* m1 = c1 + blk.k0;
+      const float* m2 = c2 + blk.k0;
+      if (blk.p1 - r >= kRowGroup && group == kRowGroup) {
+        AccumulateRows<kRowGroup, kSquare>(x1 + at, m1, x2 + at, m2, p.c, kc,
+                                           sum_a, sum_b);
+        continue;
+      }
+      for (int64_t i = 0; i < std::min(group, blk.p1 - r); ++i) {
+        AccumulateRows<1, kSquare>(x1 + at + i * p.c, m1, x2 + at + i * p.c,
+                                   m2, p.c, kc, sum_a, sum_b);
+      }
     }
   };
   auto channels_first = [&](const Block& blk) {
-    FloatIn<T> in1, in2;
     for (int64_t k = blk.k0; k < blk.k1; ++k) {
       Lanes lanes;
       for (int64_t q = blk.p0; q < blk.p1; ++q) {
         const int64_t at = p.Offset(q, k, blk.j0);
-        ForEachPiece<T>(blk.j1 - blk.j0, [&](int64_t off, int64_t l) {
-          const float* u = in1(x1 + at + off, l);
-          const float* w = kSquare ? u : in2(x2 + at + off, l);
-          lanes.template Add<kSquare>(u, c1[k], w, c2[k], l);
-        });
+        lanes.template Add<kSquare>(x1 + at, c1[k], x2 + at, c2[k],
+                                    blk.j1 - blk.j0);
       }
       *p.Partial(part_a, blk, k) = lanes.SumA();
       *p.Partial(part_b, blk, k) = lanes.SumB();

@@ -18,44 +18,68 @@ namespace bn {
 namespace {
 
 // Channels last: y[k] = (x[k] - mean[k]) * alpha[k] + offset[k] along a row.
-inline void AffineRow(const float* x, float* y, int64_t len,
-                      const float* __restrict__ mean,
-                      const float* __restrict__ alpha,
-                      const float* __restrict__ offset) {
-  for (int64_t k = 0; k < len; ++k) {
-    y[k] = (x[k] - mean[k]) * alpha[k] + offset[k];
+inline void AffineRowTail(const float* x, float* y, int64_t len,
+                          const float* __restrict__ mean,
+                          const float* __restrict__ alpha,
+                          const float* __restrict__ offset) {
+  for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - mean[k]) * alpha[k] + offset[k];
+}
+
+template <typename T>
+inline void AffineRow(const T* x, T* y, int64_t len, const float* mean,
+                      const float* alpha, const float* offset) {
+  int64_t k = 0;
+  for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
+    Store8(y + k, (Load8(x + k) - Load8(mean + k)) * Load8(alpha + k) +
+                      Load8(offset + k));
+  }
+  if constexpr (kIsFloat<T>) {
+    AffineRowTail(x + k, y + k, len - k, mean + k, alpha + k, offset + k);
+  } else if (k < len) {
+    float xf[kVector], yf[kVector];
+    TailToFloat(x + k, 1, len - k, 0, xf);
+    AffineRowTail(xf, yf, len - k, mean + k, alpha + k, offset + k);
+    TailFromFloat(yf, len - k, y + k);
   }
 }
 
 // Channels first: the same along one channel's run.
-inline void AffineRun(const float* x, float* y, int64_t len, float mean,
-                      float alpha, float offset) {
+inline void AffineRunTail(const float* x, float* y, int64_t len, float mean,
+                          float alpha, float offset) {
   for (int64_t t = 0; t < len; ++t) y[t] = (x[t] - mean) * alpha + offset;
+}
+
+template <typename T>
+inline void AffineRun(const T* x, T* y, int64_t len, float mean, float alpha,
+                      float offset) {
+  int64_t t = 0;
+  for (; !kIsFloat<T> && t + kVector <= len; t += kVector) {
+    Store8(y + t, (Load8(x + t) - mean) * alpha + offset);
+  }
+  if constexpr (kIsFloat<T>) {
+    AffineRunTail(x + t, y + t, len - t, mean, alpha, offset);
+  } else if (t < len) {
+    float xf[kVector], yf[kVector];
+    TailToFloat(x + t, 1, len - t, 0, xf);
+    AffineRunTail(xf, yf, len - t, mean, alpha, offset);
+    TailFromFloat(yf, len - t, y + t);
+  }
 }
 
 template <typename T>
 void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
                const float* alpha, const float* offset,
-               bn_parallel_for_fn parallel_for,
-               void* pf_ctx) {
+               bn_parallel_for_fn parallel_for, void* pf_ctx) {
   const bool last = p.layout == BN_LAYOUT_CHANNELS_LAST;
   ForEachBlock(
       p,
       [&](const Block& blk) {
-        FloatIn<T> in;
-        FloatOut<T> out;
         ForEachRun(p, blk, [&](int64_t at, int64_t k, int64_t len) {
-          ForEachPiece<T>(len, [&](int64_t off, int64_t l) {
-            const float* xf = in(x + at + off, l);
-            float* yf = out.Begin(y + at + off);
-            if (last) {
-              const int64_t kk = k + off;
-              AffineRow(xf, yf, l, mean + kk, alpha + kk, offset + kk);
-            } else {
-              AffineRun(xf, yf, l, mean[k], alpha[k], offset[k]);
-            }
-            out.End(y + at + off, l);
-          });
+          if (last) {
+            AffineRow(x + at, y + at, len, mean + k, alpha + k, offset + k);
+          } else {
+            AffineRun(x + at, y + at, len, mean[k], alpha[k], offset[k]);
+          }
         });
       },
       parallel_for, pf_ctx);
