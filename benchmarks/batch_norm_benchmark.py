@@ -18,6 +18,8 @@ times the passes each case needs:
   inference forward: copy
   forward+backward:  training forward + 2 reads (x, dy for the reductions)
                      + copy + read (read x and dy, write dx)
+  backward alone:    the gradient op by itself (ours vs FusedBatchNormGradV3;
+                     no composite equivalent): 3 reads + copy
 
 A last table times a whole TF1 training step of a conv net with 12 batch
 norm layers on our layer against the same graph on TF's fused op.
@@ -47,9 +49,12 @@ flags.DEFINE_list("half_dtypes", ["float16", "bfloat16"],
 flags.DEFINE_bool("training_step", True, "Time the TF1 training step too.")
 flags.DEFINE_integer("step_batch", 32, "Batch of the training-step model.")
 
-CASES = ("train_fwd", "infer_fwd", "fwd_bwd")
-# Passes over the tensor's bytes, as (reads, copies), for each case.
-TRAFFIC = {"train_fwd": (1, 1), "infer_fwd": (0, 1), "fwd_bwd": (4, 2)}
+CASES = ("train_fwd", "infer_fwd", "fwd_bwd", "bwd")
+# Passes over the tensor's bytes, as (reads, copies), for each case. The
+# backward reads x and dy for its reductions, then reads them again and
+# writes dx.
+TRAFFIC = {"train_fwd": (1, 1), "infer_fwd": (0, 1), "fwd_bwd": (4, 2),
+           "bwd": (3, 1)}
 
 
 def cpu_name():
@@ -113,8 +118,26 @@ def _implementation(name):
           "composite": _composite}[name]
 
 
+def _backward_only(impl, x, scale, mean, variance, data_format):
+  """The gradient op alone, fed the saved statistics it would get."""
+  dy = tf.Variable(tf.cast(tf.random.stateless_normal(tf.shape(x), [1, 0]),
+                           x.dtype)).read_value()
+  if impl == "ours":
+    from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
+    inv_std = tf.math.rsqrt(variance + 1e-3)
+    return list(_library.load_library().tf_bn_compat_fused_batch_norm_grad(
+        dy, x, scale, mean, inv_std, epsilon=1e-3, data_format=data_format,
+        is_training=True))
+  if impl == "tf_fused":
+    return list(tf.raw_ops.FusedBatchNormGradV3(
+        y_backprop=dy, x=x, scale=scale, reserve_space_1=mean,
+        reserve_space_2=variance, reserve_space_3=variance, epsilon=1e-3,
+        data_format=data_format, is_training=True)[:3])
+  return None
+
+
 def time_case(shape, data_format, dtype, impl, case):
-  """Median seconds of one implementation on one case."""
+  """Median seconds of one implementation on one case (NaN if none)."""
   graph = tf.Graph()
   with graph.as_default():
     channels = shape[1] if data_format == "NCHW" else shape[-1]
@@ -123,13 +146,19 @@ def time_case(shape, data_format, dtype, impl, case):
     params = [tf.Variable(tf.random.stateless_uniform(
         [channels], [i, 1], 0.5, 1.5)) for i in range(4)]
     scale, offset, mean, variance = [p.read_value() for p in params]
-    fn = _implementation(impl)
-    y, _, _ = fn(x, scale, offset, mean, variance, data_format,
-                 case != "infer_fwd")
-    if case == "fwd_bwd":
-      outputs = tf.gradients(y, [x, scale, offset], grad_ys=tf.ones_like(y))
+    if case == "bwd":
+      outputs = _backward_only(impl, x, scale, mean, variance, data_format)
+      if outputs is None:
+        return float("nan")
     else:
-      outputs = [y]
+      fn = _implementation(impl)
+      y, _, _ = fn(x, scale, offset, mean, variance, data_format,
+                   case != "infer_fwd")
+      if case == "fwd_bwd":
+        outputs = tf.gradients(y, [x, scale, offset],
+                               grad_ys=tf.ones_like(y))
+      else:
+        outputs = [y]
     fetch = [_one_element(t) for t in outputs]
     with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
@@ -235,8 +264,9 @@ def main(argv):
   print("| " + " | ".join(header) + " |")
   print("|" + "---|" * len(header))
   for r in rows:
-    print("| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.2fx | %s | %s |" % (
-        r[0], r[1], r[2], r[3], r[4] * 1e3, r[5] * 1e3, r[6] * 1e3, r[7],
+    print("| %s | %s | %s | %s | %.3f | %.3f | %s | %.2fx | %s | %s |" % (
+        r[0], r[1], r[2], r[3], r[4] * 1e3, r[5] * 1e3,
+        "-" if np.isnan(r[6]) else "%.3f" % (r[6] * 1e3), r[7],
         "-" if np.isnan(r[8]) else "%.3f" % (r[8] * 1e3),
         "-" if np.isnan(r[9]) else "%.0f%%" % (r[9] * 100)))
   if FLAGS.training_step:
