@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_stream.h"
 #include "bn_dtype.h"
 #include "bn_kernels.h"
 #include "bn_validate.h"
@@ -52,6 +53,32 @@ inline void GradRow(const T* dy, const T* x, T* dx, int64_t len,
     TailFromFloat(dxf, len - k, dx + k);
   }
 }
+
+#if BN_STREAMING_STORES
+// dx = a * dy + (b * (x - mean) + d) with 8-wide streaming stores where dx
+// is 32-byte aligned (see bn_cpu_stream.h), rounded as the compiler's
+// contracted FMA loop. The coefficients advance by `step` floats per vector
+// (1: per-channel arrays, channels last; 0: one channel's scalars).
+// Returns how many elements it wrote.
+inline int64_t GradStream(const float* dy, const float* x, float* dx,
+                          int64_t len, const float* mean, const float* a,
+                          const float* b, const float* d, int step) {
+  if (!StreamAligned(dx)) return 0;
+  auto coef = [step](const float* v, int64_t at) {
+    return step ? _mm256_loadu_ps(v + at) : _mm256_set1_ps(*v);
+  };
+  int64_t t = 0;
+  for (; t + kVector <= len; t += kVector) {
+    const int64_t c = t * step;
+    const __m256 xc = _mm256_sub_ps(_mm256_loadu_ps(x + t), coef(mean, c));
+    const __m256 inner = _mm256_fmadd_ps(coef(b, c), xc, coef(d, c));
+    _mm256_stream_ps(dx + t,
+                     _mm256_fmadd_ps(coef(a, c), _mm256_loadu_ps(dy + t),
+                                     inner));
+  }
+  return t;
+}
+#endif
 
 // Channels first: the same along one channel's run.
 inline void GradRunTail(const float* dy, const float* x, float* dx, int64_t len,
@@ -112,17 +139,32 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
   const float* cb = coef_b.data();
   const float* cd = coef_d.data();
   const bool last = p.layout == BN_LAYOUT_CHANNELS_LAST;
+  // dx may alias dy (bn_kernels.h), where streaming stays correct: each
+  // vector is read before it is written.
+  const bool stream = ShouldStream(p, kIsFloat<T>);
   ForEachBlock(
       p,
       [&](const Block& blk) {
         ForEachRun(p, blk, [&](int64_t at, int64_t k, int64_t len) {
+          int64_t done = 0;
+#if BN_STREAMING_STORES
+          if constexpr (kIsFloat<T>) {
+            if (stream) {
+              done = GradStream(dy + at, x + at, dx + at, len, mean + k,
+                                ca + k, cb + k, cd + k, last ? 1 : 0);
+            }
+          }
+#endif
+          const int64_t i = at + done;
           if (last) {
-            GradRow(dy + at, x + at, dx + at, len, mean + k, ca + k, cb + k,
-                    cd + k);
+            GradRow(dy + i, x + i, dx + i, len - done, mean + k + done,
+                    ca + k + done, cb + k + done, cd + k + done);
           } else {
-            GradRun(dy + at, x + at, dx + at, len, mean[k], ca[k], cb[k], cd[k]);
+            GradRun(dy + i, x + i, dx + i, len - done, mean[k], ca[k], cb[k],
+                    cd[k]);
           }
         });
+        if (stream) StreamFence();
       },
       parallel_for, pf_ctx);
 }

@@ -10,12 +10,8 @@
 #include <exception>
 #include <vector>
 
-#if defined(__AVX__) && defined(__FMA__)
-#include <immintrin.h>
-#define BN_STREAMING_STORES 1
-#endif
-
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_stream.h"
 #include "bn_dtype.h"
 #include "bn_kernels.h"
 #include "bn_validate.h"
@@ -50,27 +46,17 @@ inline void AffineRow(const T* x, T* y, int64_t len, const float* mean,
 }
 
 #if BN_STREAMING_STORES
-// Outputs at least this large are written with non-temporal stores: they do
-// not fit the caches anyway, and streaming them skips the read-for-ownership
-// of every output line, a third of the transform's memory traffic.
-#ifndef BN_STREAM_MIN_BYTES
-#define BN_STREAM_MIN_BYTES (int64_t{8} << 20)
-#endif
-constexpr int64_t kStreamMinBytes = BN_STREAM_MIN_BYTES;
-// Channels first streams only runs at least this long: short runs (7x7
-// planes) are rarely 32-byte aligned and measured slower streamed.
-constexpr int64_t kStreamMinRun = 1024;
-
 // y = (x - mean) * alpha + offset with 8-wide streaming stores where y is
-// 32-byte aligned; the same rounding as the compiler's contracted FMA loop.
+// 32-byte aligned (see bn_cpu_stream.h); the same rounding as the
+// compiler's contracted FMA loop. Returns how many elements it wrote.
 // `mean`, `alpha`, `offset` advance by `step` floats per vector (1: per
 // channel arrays, channels last; 0: one channel's scalars broadcast).
 inline int64_t AffineStream(const float* x, float* y, int64_t len,
                             const float* mean, const float* alpha,
                             const float* offset, int step) {
-  if ((reinterpret_cast<uintptr_t>(y) & 31) != 0) return 0;
+  if (!StreamAligned(y)) return 0;
   int64_t k = 0;
-  for (; k + 8 <= len; k += 8) {
+  for (; k + kVector <= len; k += kVector) {
     const int64_t c = k * step;
     const __m256 m = step ? _mm256_loadu_ps(mean + c) : _mm256_set1_ps(*mean);
     const __m256 a = step ? _mm256_loadu_ps(alpha + c) : _mm256_set1_ps(*alpha);
@@ -111,13 +97,7 @@ void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
                const float* alpha, const float* offset,
                bn_parallel_for_fn parallel_for, void* pf_ctx) {
   const bool last = p.layout == BN_LAYOUT_CHANNELS_LAST;
-#if BN_STREAMING_STORES
-  const bool stream = kIsFloat<T> &&
-                      p.m * p.c * int64_t{sizeof(T)} >= kStreamMinBytes &&
-                      (last || p.s >= kStreamMinRun);
-#else
-  const bool stream = false;
-#endif
+  const bool stream = ShouldStream(p, kIsFloat<T>);
   ForEachBlock(
       p,
       [&](const Block& blk) {
@@ -126,10 +106,8 @@ void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
 #if BN_STREAMING_STORES
           if constexpr (kIsFloat<T>) {
             if (stream) {
-              done = last ? AffineStream(x + at, y + at, len, mean + k,
-                                         alpha + k, offset + k, 1)
-                          : AffineStream(x + at, y + at, len, mean + k,
-                                         alpha + k, offset + k, 0);
+              done = AffineStream(x + at, y + at, len, mean + k, alpha + k,
+                                  offset + k, last ? 1 : 0);
             }
           }
 #endif
@@ -141,11 +119,7 @@ void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
                       alpha[k], offset[k]);
           }
         });
-#if BN_STREAMING_STORES
-        // Streaming stores are weakly ordered: publish them before the
-        // parallel-for reports the block done.
-        if (stream) _mm_sfence();
-#endif
+        if (stream) StreamFence();
       },
       parallel_for, pf_ctx);
 }

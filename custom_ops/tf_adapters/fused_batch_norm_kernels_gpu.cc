@@ -2,7 +2,9 @@
 // workspace allocated as a temporary tensor. Compiled only with
 // -DGOOGLE_CUDA=1 (build.py and Bazel do so when nvcc is found).
 #if GOOGLE_CUDA
+#ifndef EIGEN_USE_GPU
 #define EIGEN_USE_GPU
+#endif
 
 #include "custom_ops/tf_adapters/fused_batch_norm_common.h"
 #include "unsupported/Eigen/CXX11/Tensor"

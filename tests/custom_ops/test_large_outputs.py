@@ -1,6 +1,7 @@
 """Outputs of 8 MiB and more: the transform writes them with streaming stores.
 
-Covers rows that are 32-byte aligned (C = 64) and rows that are not (C = 3,
+The gradient's dx is streamed the same way. Covers rows that are 32-byte
+aligned (C = 64) and rows that are not (C = 3,
 which falls back to ordinary stores) and channels first with long runs.
 Values are checked against float64 (1e-5: our statistics are exact to
 float32 rounding here) and repeated runs must be bit-identical. TF's own
@@ -55,3 +56,31 @@ def test_large_outputs_match_tf(data_format, shape, is_training):
                              rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(first, again)
   np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("data_format,shape", CASES)
+def test_large_gradients_match_float64(data_format, shape):
+  channels = shape[1] if data_format == "NCHW" else shape[-1]
+  axes = (0, 2, 3) if data_format == "NCHW" else (0, 1, 2)
+  vec = (1, -1, 1, 1) if data_format == "NCHW" else (-1,)
+  rng = np.random.RandomState(1)
+  x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+  dy = rng.standard_normal(shape).astype(np.float32)
+  scale = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+  with tf.Graph().as_default():
+    xt = tf.constant(x)
+    y = _custom_op.custom_fused_batch_norm(
+        xt, scale, np.zeros(channels, np.float32), epsilon=1e-3,
+        data_format=data_format)[0]
+    dx = tf.gradients(y, xt, grad_ys=tf.constant(dy))[0]
+    with tf.compat.v1.Session() as sess:
+      dx_value = sess.run(dx)
+  x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+  m = x64.size // channels
+  mean = x64.mean(axis=axes)
+  inv_std = 1.0 / np.sqrt(x64.var(axis=axes) + 1e-3)
+  xhat = (x64 - mean.reshape(vec)) * inv_std.reshape(vec)
+  want = (scale * inv_std).reshape(vec) * (
+      dy64 - dy64.sum(axis=axes).reshape(vec) / m -
+      xhat * (dy64 * xhat).sum(axis=axes).reshape(vec) / m)
+  np.testing.assert_allclose(dx_value, want, rtol=1e-4, atol=1e-4)
