@@ -52,10 +52,9 @@ extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
                               float* saved_inv_std,
                               bn_parallel_for_fn parallel_for, void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
+                                    exponential_avg_factor, &total);
   if (status != BN_OK) return status;
-  if ((status = bn::CheckEpsilon(epsilon)) != BN_OK) return status;
-  if (!isfinite(exponential_avg_factor)) return BN_ERR_BAD_FACTOR;
   const float f = exponential_avg_factor;
   const bool needs_running = !is_training || f != 1.0f;
   if (c > 0 && (scale == nullptr || offset == nullptr ||

@@ -33,6 +33,23 @@ inline int CheckEpsilon(float epsilon) {
   return (isfinite(epsilon) && epsilon >= 0.0f) ? BN_OK : BN_ERR_BAD_EPSILON;
 }
 
+// The checks every kernel entry point taking epsilon starts with, in order:
+// shape (layout, dtype, sizes), then epsilon. *elements as CheckShape.
+inline int CheckCall(int dtype, int layout, int64_t n, int64_t c, int64_t s,
+                     float epsilon, int64_t* elements) {
+  const int status = CheckShape(dtype, layout, n, c, s, elements);
+  return status != BN_OK ? status : CheckEpsilon(epsilon);
+}
+
+// CheckCall plus the forward's exponential_avg_factor, which must be finite.
+inline int CheckForwardCall(int dtype, int layout, int64_t n, int64_t c,
+                            int64_t s, float epsilon, float factor,
+                            int64_t* elements) {
+  const int status = CheckCall(dtype, layout, n, c, s, epsilon, elements);
+  if (status != BN_OK) return status;
+  return isfinite(factor) ? BN_OK : BN_ERR_BAD_FACTOR;
+}
+
 inline int DtypeBytes(int dtype) { return dtype == BN_DTYPE_F32 ? 4 : 2; }
 
 }  // namespace bn
