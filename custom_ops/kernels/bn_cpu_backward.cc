@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_scratch.h"
 #include "bn_cpu_stream.h"
 #include "bn_dtype.h"
 #include "bn_kernels.h"
@@ -110,14 +111,16 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
               bool is_training, float* dscale, float* doffset,
               bn_parallel_for_fn parallel_for, void* pf_ctx) {
   const std::vector<float> zeros(p.c, 0.0f);
-  std::vector<float> part_dy(p.NumPartials()), part_dyxc(p.NumPartials());
-  ReduceBlocks(p, dy, zeros.data(), x, mean, part_dy.data(), part_dyxc.data(),
-               parallel_for, pf_ctx);
+  const ScratchFloats partials(2 * p.NumPartials());
+  float* part_dy = partials.data();
+  float* part_dyxc = part_dy + p.NumPartials();
+  ReduceBlocks(p, dy, zeros.data(), x, mean, part_dy, part_dyxc, parallel_for,
+               pf_ctx);
 
   std::vector<double> sum_dy(p.c, 0.0), sum_dyxc(p.c, 0.0);
   MergePartials(
-      p, part_dy.data(), part_dyxc.data(),
-      [&](int64_t k, int64_t, float a, float b) {
+      p, part_dy, part_dyxc,
+      [&](int64_t k, float a, float b) {
         sum_dy[k] += a;
         sum_dyxc[k] += b;
       },

@@ -119,15 +119,6 @@ struct BlockPlan {
     return blk;
   }
 
-  // Elements of one channel in the blocks of slot `slot`.
-  int64_t SlotCount(int64_t slot) const {
-    const int64_t pg = slot / chunks_per_plane;
-    const int64_t ch = slot % chunks_per_plane;
-    const int64_t planes_in = std::min(planes, (pg + 1) * planes_per_block) -
-                              pg * planes_per_block;
-    return planes_in * (std::min(inner, (ch + 1) * chunk) - ch * chunk);
-  }
-
   // Offset of (plane p, channel k, inner j) in the tensor.
   int64_t Offset(int64_t p, int64_t k, int64_t j) const {
     return (p * c + k) * inner + j;
@@ -164,10 +155,9 @@ void ForEachBlock(const BlockPlan& p, const F& f,
 // Channels merged per task when partials are combined across blocks.
 constexpr int64_t kMergeChannels = 64;
 
-// For each channel k calls merge(k, count, a, b) for every slot in
-// increasing order with the partials of k's block in that slot and the
-// number of elements of k that block holds, then done(k). Parallel
-// over channel groups only, so each channel's order is fixed.
+// For each channel k calls merge(k, a, b) for every slot in increasing order
+// with the partials of k's block in that slot, then done(k). Parallel over
+// channel groups only, so each channel's order is fixed.
 template <typename Merge, typename Done>
 void MergePartials(const BlockPlan& p, const float* part_a,
                    const float* part_b, const Merge& merge, const Done& done,
@@ -178,9 +168,8 @@ void MergePartials(const BlockPlan& p, const float* part_a,
       const int64_t k0 = g * kMergeChannels;
       const int64_t k1 = std::min(p.c, k0 + kMergeChannels);
       for (int64_t j = 0; j < p.blocks_per_channel; ++j) {
-        const int64_t count = p.SlotCount(j);
         for (int64_t k = k0; k < k1; ++k) {
-          merge(k, count, part_a[j * p.c + k], part_b[j * p.c + k]);
+          merge(k, part_a[j * p.c + k], part_b[j * p.c + k]);
         }
       }
       for (int64_t k = k0; k < k1; ++k) done(k);
