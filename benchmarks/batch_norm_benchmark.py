@@ -10,9 +10,9 @@ configuration (TF's defaults, oneDNN on, `--threads` intra-op threads):
 
 for a training forward pass, an inference forward pass and forward+backward,
 and prints medians, the ratio tf_fused / ours, and our time as a fraction of
-the memory-traffic limit. The limit is measured in the same run: a read of
-the tensor (`reduce_sum`) and a copy (`x + c`), both on the same threads,
-times the passes each case needs:
+the memory-traffic limit. The limit is measured with them: a read of the
+tensor (`reduce_sum`) and a copy (`x + c`), both on the same threads, times
+the passes each case needs:
 
   training forward:  read x (statistics) + copy (read x, write y)
   inference forward: copy
@@ -21,8 +21,16 @@ times the passes each case needs:
   backward alone:    the gradient op by itself (ours vs FusedBatchNormGradV3;
                      no composite equivalent): 3 reads + copy
 
+The implementations of one case and the two traffic probes live in one
+graph, each on its own copy of the input, and are timed in rotation (one run
+of each per round, the order turning every round). Each run so finds its
+input evicted from the caches by the others, and a drift of the machine's
+memory bandwidth (this shared VM's moves by half within minutes) hits every
+column alike, so the ratios stay meaningful where absolute times do not.
+
 A last table times a whole TF1 training step of a conv net with 12 batch
-norm layers on our layer against the same graph on TF's fused op.
+norm layers on our layer against the same graph on TF's fused op, the two
+sessions also run in rotation.
 
     bash scripts/benchmark.sh                 # everything
     bash scripts/benchmark.sh --repeats=50 --shapes=32x56x56x64
@@ -50,6 +58,7 @@ flags.DEFINE_bool("training_step", True, "Time the TF1 training step too.")
 flags.DEFINE_integer("step_batch", 32, "Batch of the training-step model.")
 
 CASES = ("train_fwd", "infer_fwd", "fwd_bwd", "bwd")
+IMPLEMENTATIONS = ("ours", "tf_fused", "composite")
 # Passes over the tensor's bytes, as (reads, copies), for each case. The
 # backward reads x and dy for its reductions, then reads them again and
 # writes dx.
@@ -80,15 +89,24 @@ def _one_element(tensor):
   return tf.reshape(tensor, [-1])[0]
 
 
-def median_seconds(sess, fetch, feed=None):
+def rotated_medians(runners):
+  """Median seconds of each zero-argument callable, timed in rotation.
+
+  Every round runs each callable once, starting one further along the list
+  than the round before, so no callable always follows the same other one.
+  """
+  names = list(runners)
   for _ in range(FLAGS.warmup):
-    sess.run(fetch, feed)
-  times = []
-  for _ in range(FLAGS.repeats):
-    start = time.perf_counter()
-    sess.run(fetch, feed)
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    for name in names:
+      runners[name]()
+  times = {name: [] for name in names}
+  for round_index in range(FLAGS.repeats):
+    shift = round_index % len(names)
+    for name in names[shift:] + names[:shift]:
+      start = time.perf_counter()
+      runners[name]()
+      times[name].append(time.perf_counter() - start)
+  return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _composite(x, scale, offset, mean, variance, data_format, is_training):
@@ -136,47 +154,52 @@ def _backward_only(impl, x, scale, mean, variance, data_format):
   return None
 
 
-def time_case(shape, data_format, dtype, impl, case):
-  """Median seconds of one implementation on one case (NaN if none)."""
-  graph = tf.Graph()
-  with graph.as_default():
-    channels = shape[1] if data_format == "NCHW" else shape[-1]
-    x = tf.Variable(tf.cast(tf.random.stateless_normal(shape, [0, 0]),
-                            dtype)).read_value()
-    params = [tf.Variable(tf.random.stateless_uniform(
-        [channels], [i, 1], 0.5, 1.5)) for i in range(4)]
-    scale, offset, mean, variance = [p.read_value() for p in params]
-    if case == "bwd":
-      outputs = _backward_only(impl, x, scale, mean, variance, data_format)
-      if outputs is None:
-        return float("nan")
-    else:
-      fn = _implementation(impl)
-      y, _, _ = fn(x, scale, offset, mean, variance, data_format,
-                   case != "infer_fwd")
-      if case == "fwd_bwd":
-        outputs = tf.gradients(y, [x, scale, offset],
-                               grad_ys=tf.ones_like(y))
-      else:
-        outputs = [y]
-    fetch = [_one_element(t) for t in outputs]
-    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      return median_seconds(sess, fetch)
+def _case_outputs(impl, shape, data_format, dtype, case):
+  """The tensors whose evaluation is one run of `impl` on `case`, or None."""
+  channels = shape[1] if data_format == "NCHW" else shape[-1]
+  x = tf.Variable(tf.cast(tf.random.stateless_normal(shape, [0, 0]),
+                          dtype)).read_value()
+  params = [tf.Variable(tf.random.stateless_uniform(
+      [channels], [i, 1], 0.5, 1.5)) for i in range(4)]
+  scale, offset, mean, variance = [p.read_value() for p in params]
+  if case == "bwd":
+    return _backward_only(impl, x, scale, mean, variance, data_format)
+  fn = _implementation(impl)
+  y, _, _ = fn(x, scale, offset, mean, variance, data_format,
+               case != "infer_fwd")
+  if case == "fwd_bwd":
+    return tf.gradients(y, [x, scale, offset], grad_ys=tf.ones_like(y))
+  return [y]
 
 
-def time_traffic(shape):
-  """Median seconds of a read and of a copy of a float32 tensor of `shape`."""
+def _traffic_outputs(shape):
+  """A read (`reduce_sum`) and a copy (`x + c`) of a float32 tensor."""
+  x = tf.Variable(np.ones(shape, np.float32)).read_value()
+  c = tf.compat.v1.placeholder_with_default(1.0, [])
+  return {"read": [tf.reduce_sum(x)], "copy": [x + c]}
+
+
+def time_case(shape, data_format, dtype, case, with_traffic):
+  """Median seconds per implementation (and traffic probe) on one case."""
   graph = tf.Graph()
   with graph.as_default():
-    x = tf.Variable(np.ones(shape, np.float32)).read_value()
-    c = tf.compat.v1.placeholder(tf.float32, [])
-    read = tf.reduce_sum(x)
-    copy = _one_element(x + c)
+    outputs = {}
+    for impl in IMPLEMENTATIONS:
+      with tf.name_scope(impl):
+        result = _case_outputs(impl, shape, data_format, dtype, case)
+      if result is not None:
+        outputs[impl] = result
+    if with_traffic:
+      outputs.update(_traffic_outputs(shape))
+    fetches = {name: [_one_element(t) for t in tensors]
+               for name, tensors in outputs.items()}
     with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      return (median_seconds(sess, read, {c: 0.0}),
-              median_seconds(sess, copy, {c: 1.0}))
+      runners = {name: (lambda f=fetch: sess.run(f))
+                 for name, fetch in fetches.items()}
+      medians = rotated_medians(runners)
+  return {name: medians.get(name, float("nan"))
+          for name in IMPLEMENTATIONS + ("read", "copy")}
 
 
 def parse_shape(text):
@@ -194,23 +217,17 @@ def op_rows():
     plan.append((nchw, "NCHW", "float32"))
   for dtype in FLAGS.half_dtypes:
     plan.append((first, "NHWC", dtype))
-  traffic_cache = {}
   for shape, data_format, dtype in plan:
-    elements = int(np.prod(shape))
-    if elements not in traffic_cache:
-      traffic_cache[elements] = time_traffic(shape)
-    read_s, copy_s = traffic_cache[elements]
+    is_float32 = dtype == "float32"
     for case in CASES:
-      times = {impl: time_case(shape, data_format, dtype, impl, case)
-               for impl in ("ours", "tf_fused", "composite")}
+      times = time_case(shape, data_format, dtype, case, is_float32)
       reads, copies = TRAFFIC[case]
-      limit = reads * read_s + copies * copy_s
+      limit = reads * times["read"] + copies * times["copy"]
       rows.append((("x".join(map(str, shape))), data_format, dtype, case,
                    times["ours"], times["tf_fused"], times["composite"],
                    times["tf_fused"] / times["ours"],
-                   limit if dtype == "float32" else float("nan"),
-                   limit / times["ours"] if dtype == "float32"
-                   else float("nan")))
+                   limit if is_float32 else float("nan"),
+                   limit / times["ours"] if is_float32 else float("nan")))
       print("  measured %-12s %-4s %-8s %-9s ours %.3f ms" %
             (rows[-1][0], data_format, dtype, case, times["ours"] * 1e3),
             flush=True)
@@ -233,7 +250,8 @@ def _conv_net(images, training, use_ours):
   return tf.reduce_mean(tf.square(tf.reduce_mean(x, [1, 2])))
 
 
-def time_training_step(use_ours):
+def _training_step_session(use_ours):
+  """A session and train op of the conv net on our layer or on TF's op."""
   graph = tf.Graph()
   with graph.as_default():
     images = tf.Variable(np.random.RandomState(0).standard_normal(
@@ -242,9 +260,22 @@ def time_training_step(use_ours):
     updates = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
     with tf.control_dependencies(updates):
       train = tf.compat.v1.train.MomentumOptimizer(0.01, 0.9).minimize(loss)
-    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      return median_seconds(sess, train)
+    init = tf.compat.v1.global_variables_initializer()
+  sess = tf.compat.v1.Session(graph=graph, config=session_config())
+  sess.run(init)
+  return sess, train
+
+
+def time_training_steps():
+  """Median step seconds of our layer and of TF's op, run in rotation."""
+  sessions = {"ours": _training_step_session(True),
+              "tf_fused": _training_step_session(False)}
+  try:
+    return rotated_medians({name: (lambda s=sess, t=train: s.run(t))
+                            for name, (sess, train) in sessions.items()})
+  finally:
+    for sess, _ in sessions.values():
+      sess.close()
 
 
 def main(argv):
@@ -270,8 +301,8 @@ def main(argv):
         "-" if np.isnan(r[8]) else "%.3f" % (r[8] * 1e3),
         "-" if np.isnan(r[9]) else "%.0f%%" % (r[9] * 100)))
   if FLAGS.training_step:
-    ours = time_training_step(True)
-    theirs = time_training_step(False)
+    steps = time_training_steps()
+    ours, theirs = steps["ours"], steps["tf_fused"]
     print()
     print("| TF1 training step (12 BN layers, batch %d) | ms |" %
           FLAGS.step_batch)
