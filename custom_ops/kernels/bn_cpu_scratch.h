@@ -33,7 +33,10 @@ class ScratchFloats {
       return;
     }
     if (kept.size < count) {
+      // Free first (no peak of both), and record the empty state before the
+      // allocation that may throw, so a failure leaves no stale size behind.
       kept.buffer.reset();
+      kept.size = 0;
       kept.buffer.reset(new float[count]);
       kept.size = count;
     }

@@ -1,5 +1,7 @@
-// Chan et al.'s pairwise merge of (count, mean, M2) moments: the one reduction
-// helper shared by the CPU blocks and the CUDA thread/warp/block reductions.
+// Chan et al.'s pairwise merge of (count, mean, M2) moments, for the CUDA
+// thread/warp/block reductions, and Bessel's correction, shared with the CPU
+// statistics (whose blocks share one shift and are merged by plain sums, see
+// bn_cpu_stats.cc).
 #ifndef TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 #define TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 
