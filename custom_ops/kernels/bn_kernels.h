@@ -6,8 +6,8 @@
  *                                           elements, element (i, k, j) at
  *                                           (i * c + k) * s + j.
  * x / y / dy / dx have dtype `dtype` (f32, f16, bf16); every per-channel array
- * (scale, offset, statistics) is float32 of length c; arithmetic is float with
- * block partials merged in double.
+ * (scale, offset, statistics) is float32 of length c; arithmetic is float,
+ * reductions add short float sums into double.
  *
  * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
  * argument; none aborts.
