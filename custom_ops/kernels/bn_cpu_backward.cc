@@ -184,7 +184,7 @@ extern "C" int bn_cpu_backward(const void* dy, const void* x, int dtype,
                                float* doffset, bn_parallel_for_fn parallel_for,
                                void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;
   if (c > 0 && (scale == nullptr || mean == nullptr ||
                 variance_or_inv_std == nullptr || dscale == nullptr ||

@@ -20,6 +20,10 @@ void Blend(const float* running, const float* batch, float f, int64_t c,
   }
 }
 
+void FillNan(float* v, int64_t c) {
+  for (int64_t k = 0; k < c; ++k) v[k] = std::numeric_limits<float>::quiet_NaN();
+}
+
 void CopyOrSkip(const float* from, int64_t c, float* to) {
   if (to == nullptr) return;
   for (int64_t k = 0; k < c; ++k) to[k] = from[k];
@@ -52,8 +56,7 @@ extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
                               float* saved_inv_std,
                               bn_parallel_for_fn parallel_for, void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
-                                    exponential_avg_factor, &total);
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;
   const float f = exponential_avg_factor;
   const bool needs_running = !is_training || f != 1.0f;
@@ -82,8 +85,13 @@ extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
       CopyOrSkip(mean_in, c, mean.data());
       status = bn_cpu_inv_std(var_in, c, epsilon, inv_std.data());
       if (status != BN_OK) return status;
-      CopyOrSkip(mean_in, c, batch_mean);
-      CopyOrSkip(var_in, c, batch_var);
+      if (n * s > 0) {
+        CopyOrSkip(mean_in, c, batch_mean);
+        CopyOrSkip(var_in, c, batch_var);
+      } else {  // TF reports NaN statistics for an empty batch here too.
+        FillNan(batch_mean, c);
+        FillNan(batch_var, c);
+      }
     }
     CopyOrSkip(mean.data(), c, saved_mean);
     CopyOrSkip(inv_std.data(), c, saved_inv_std);

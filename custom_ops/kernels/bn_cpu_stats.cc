@@ -79,7 +79,7 @@ extern "C" int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n,
                             float* inv_std, bn_parallel_for_fn parallel_for,
                             void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;
   if (c > 0 && mean == nullptr) return BN_ERR_NULL_POINTER;
   if (total > 0 && x == nullptr) return BN_ERR_NULL_POINTER;

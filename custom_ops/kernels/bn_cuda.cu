@@ -239,7 +239,8 @@ __global__ void FinalizeTraining(Grid g, const float* part_a,
   beta[k] = offset[k] - mean * alpha[k];
 }
 
-__global__ void FinalizeInference(int64_t c, const float* scale,
+// An empty batch (m == 0) reports NaN statistics, as TF's op does.
+__global__ void FinalizeInference(int64_t c, int64_t m, const float* scale,
                                   const float* offset, const float* mean_in,
                                   const float* var_in, float epsilon,
                                   float* batch_mean, float* batch_var,
@@ -248,8 +249,9 @@ __global__ void FinalizeInference(int64_t c, const float* scale,
   const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= c) return;
   const float inv_std = float(1.0 / sqrt(double(var_in[k]) + epsilon));
-  batch_mean[k] = mean_in[k];
-  batch_var[k] = var_in[k];
+  const float nan = __int_as_float(0x7fc00000);
+  batch_mean[k] = m > 0 ? mean_in[k] : nan;
+  batch_var[k] = m > 0 ? var_in[k] : nan;
   if (saved_mean) saved_mean[k] = mean_in[k];
   if (saved_inv_std) saved_inv_std[k] = inv_std;
   alpha[k] = scale[k] * inv_std;
@@ -389,7 +391,7 @@ int Forward(const void* x, void* y, const Grid& g, int64_t total,
         factor, batch_mean, batch_var, saved_mean, saved_inv_std, alpha, beta);
   } else {
     FinalizeInference<<<cblocks, kChannelThreads, 0, stream>>>(
-        g.c, scale, offset, mean_in, var_in, epsilon, batch_mean, batch_var,
+        g.c, g.m, scale, offset, mean_in, var_in, epsilon, batch_mean, batch_var,
         saved_mean, saved_inv_std, alpha, beta);
   }
   if (total > 0) {
@@ -457,8 +459,7 @@ extern "C" int bn_cuda_forward(const void* x, void* y, int dtype, int layout,
                                float* saved_inv_std, void* workspace,
                                void* stream) {
   int64_t total = 0;
-  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
-                                    exponential_avg_factor, &total);
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;
   if (c == 0) return BN_OK;
   const bool needs_running = !is_training || exponential_avg_factor != 1.0f;
@@ -485,7 +486,7 @@ extern "C" int bn_cuda_backward(const void* dy, const void* x, int dtype,
                                 int is_training, void* dx, float* dscale,
                                 float* doffset, void* workspace, void* stream) {
   int64_t total = 0;
-  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
+  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;
   if (c == 0) return BN_OK;
   if (scale == nullptr || mean == nullptr || variance_or_inv_std == nullptr ||

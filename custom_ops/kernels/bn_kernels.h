@@ -10,7 +10,9 @@
  * reductions add short float sums into double.
  *
  * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
- * argument; none aborts.
+ * argument; none aborts. epsilon and exponential_avg_factor may be any float
+ * (as in TensorFlow's FusedBatchNormV3): NaN and Inf go through the
+ * arithmetic into the results.
  *
  * CPU functions take an optional parallel-for callback: `parallel_for(ctx,
  * n_blocks, cost_per_block, fn, arg)` must call fn(arg, begin, end) over
@@ -43,8 +45,8 @@ enum {
   BN_ERR_BAD_SIZE = 2,     /* negative size, c == 0 with data, or overflow */
   BN_ERR_BAD_LAYOUT = 3,
   BN_ERR_BAD_DTYPE = 4,
-  BN_ERR_BAD_EPSILON = 5,  /* epsilon NaN, infinite or negative */
-  BN_ERR_BAD_FACTOR = 6,   /* exponential_avg_factor not finite */
+  BN_ERR_BAD_EPSILON = 5,  /* no longer returned (any epsilon is taken) */
+  BN_ERR_BAD_FACTOR = 6,   /* no longer returned (any factor is taken) */
   BN_ERR_OUT_OF_MEMORY = 7,
   BN_ERR_CUDA = 8          /* a CUDA launch failed */
 };
@@ -89,7 +91,8 @@ int bn_cpu_transform(const void* x, void* y, int dtype, int layout, int64_t n,
  * saved_mean / saved_inv_std receive the batch mean and 1/sqrt(biased var +
  * epsilon). An empty batch gives NaN statistics whatever f (as TF does).
  * In inference mean_in / var_in normalize x and are copied to batch_mean /
- * batch_var; saved_mean = mean_in, saved_inv_std = 1/sqrt(var_in + eps).
+ * batch_var (NaN for an empty batch, as TF does); saved_mean = mean_in,
+ * saved_inv_std = 1/sqrt(var_in + eps).
  * saved_mean / saved_inv_std may be NULL. */
 int bn_cpu_forward(const void* x, void* y, int dtype, int layout, int64_t n,
                    int64_t c, int64_t s, const float* scale,
