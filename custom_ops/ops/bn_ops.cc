@@ -90,7 +90,7 @@ absl::Status GradShape(InferenceContext* c) {
 
 // Batch normalization with the semantics of FusedBatchNormV3 (inputs,
 // attributes and the first three outputs are FusedBatchNormV3's; U lists
-// bfloat16 as TF does, and as in TF no kernel takes it).
+// bfloat16 as TF's does, and as in TF no kernel takes it).
 //
 // Training: y = scale * (x - m) * inv_std + offset with the batch mean m and
 // inv_std = 1 / sqrt(v + epsilon), v the biased batch variance. batch_mean and
@@ -138,7 +138,7 @@ REGISTER_OP("TfBnCompat>FusedBatchNormGrad")
     .Output("scale_backprop: U")
     .Output("offset_backprop: U")
     .Attr("T: {half, bfloat16, float}")
-    .Attr("U: {bfloat16, float}")
+    .Attr("U: {float}")
     .Attr("epsilon: float = 0.0001")
     .Attr("data_format: {'NHWC', 'NCHW', 'NDHWC', 'NCDHW'} = 'NHWC'")
     .Attr("is_training: bool = true")
