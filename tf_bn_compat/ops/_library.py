@@ -6,8 +6,10 @@ The library is `_tf_bn_compat_ops.so` next to this file (built by
 
 `TF_BN_COMPAT_BACKEND` picks the backend: "custom" (the compiled op; an
 unloadable library is an error), "tf" (TensorFlow's FusedBatchNormV3), or
-unset/"auto" (the compiled op when it loads, else TensorFlow's, with one
-warning).
+unset/"auto" (the compiled op when it loads and no GPU stands in the way,
+else TensorFlow's, with one warning or log line). On a machine with a GPU
+whose compute capability our CUDA kernels have not been verified on
+(`_gpu_policy`), "auto" runs TensorFlow's op.
 """
 
 import os
@@ -16,13 +18,15 @@ import warnings
 
 import tensorflow as tf
 
+from tf_bn_compat.ops import _gpu_policy
+
 LIBRARY_ENV = "TF_BN_COMPAT_OPS_LIBRARY"
 BACKEND_ENV = "TF_BN_COMPAT_BACKEND"
 LIBRARY_NAME = "_tf_bn_compat_ops.so"
 _BACKENDS = ("custom", "tf", "auto")
 
 _lock = threading.Lock()
-_state = {"loaded": False, "module": None, "error": None}
+_state = {"loaded": False, "module": None, "error": None, "gpu_reason": None}
 
 
 def library_path():
@@ -93,4 +97,18 @@ def backend():
       raise RuntimeError("%s=custom but the compiled op library is "
                          "unavailable: %s" % (BACKEND_ENV, _state["error"]))
     return "custom"
-  return "custom" if load_library() is not None else "tf"
+  if load_library() is None:
+    return "tf"
+  return "tf" if _unverified_gpu_reason() else "custom"
+
+
+def _unverified_gpu_reason():
+  """Checks the visible GPUs once; logs once why they rule out our kernels."""
+  with _lock:
+    if _state["gpu_reason"] is None:
+      reason = _gpu_policy.unverified_gpu_reason(
+          _gpu_policy.visible_gpu_capabilities())
+      _state["gpu_reason"] = reason or ""
+      if reason:
+        tf.compat.v1.logging.warning("tf_bn_compat: " + reason)
+    return _state["gpu_reason"]
