@@ -7,6 +7,10 @@
 # Each environment gets its pinned requirements and the op built against its
 # own TensorFlow. Extra arguments go to pytest, e.g. `-k parity`.
 # TF_BN_COMPAT_TF_VERSIONS="2.21" runs one leg only.
+# TensorFlow's CPU kernels differ with oneDNN (on by default only on some
+# CPUs), so the 2.21 leg runs with TF_ENABLE_ONEDNN_OPTS=1 and the 2.15 leg
+# with 0: both settings are covered on any machine. Setting
+# TF_ENABLE_ONEDNN_OPTS yourself applies it to both legs.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSIONS="${TF_BN_COMPAT_TF_VERSIONS:-2.21 2.15}"
@@ -14,9 +18,13 @@ status=0
 
 run_leg() {
   local version="$1"; shift
-  echo "=== TensorFlow $version ==="
+  local onednn=0
+  [ "$version" = 2.21 ] && onednn=1
+  onednn="${TF_ENABLE_ONEDNN_OPTS:-$onednn}"
+  echo "=== TensorFlow $version (TF_ENABLE_ONEDNN_OPTS=$onednn) ==="
   (
     set -e
+    export TF_ENABLE_ONEDNN_OPTS="$onednn"
     if [ "$version" = 2.21 ]; then
       source "$HERE/setup_env.sh" test-tf2.21.txt .venv
       cd "$ROOT"
