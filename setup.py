@@ -10,6 +10,7 @@ another) TensorFlow.
 
 import importlib.util
 import os
+import shutil
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -31,8 +32,14 @@ class BuildPyWithOpSources(build_py):
   """build_py that also copies the op's sources into the package."""
 
   def run(self):
+    editable = getattr(self, "editable_mode", False)
+    if not editable:
+      # setuptools never deletes what an earlier build left in build_lib;
+      # start afresh so that the wheel holds exactly this tree's files.
+      shutil.rmtree(os.path.join(self.build_lib, "tf_bn_compat"),
+                    ignore_errors=True)
     super().run()
-    if getattr(self, "editable_mode", False):
+    if editable:
       return  # An editable install builds from the tree's own custom_ops/.
     spec = _spec_module()
     target = os.path.join(self.build_lib, "tf_bn_compat", spec.PACKAGED_SOURCES)
@@ -42,4 +49,6 @@ class BuildPyWithOpSources(build_py):
       self.copy_file(os.path.join(HERE, rel), destination, preserve_mode=False)
 
 
-setup(cmdclass={"build_py": BuildPyWithOpSources})
+# Away from build/'s own objects (custom_ops/build.py).
+setup(cmdclass={"build_py": BuildPyWithOpSources},
+      options={"build": {"build_base": "build/setuptools"}})

@@ -6,15 +6,13 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import package_env
 
 
 @pytest.mark.parametrize("data_format,fused", [("NHWC", "auto"),
                                                ("NCHW", "false")])
 def test_demo_succeeds(tmp_path, data_format, fused):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [ROOT, env.get("PYTHONPATH")] if p)
+  env = package_env.child_env()
   result = subprocess.run(
       [sys.executable, "-m", "tf_bn_compat.demo", "--steps=200",
        "--batch_size=32", "--data_format=" + data_format, "--fused=" + fused,
