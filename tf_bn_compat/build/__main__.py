@@ -78,7 +78,7 @@ def main(argv=None):
   except (cache.Unavailable, toolchain.Missing, library.BuildFailed) as e:
     sys.exit("python -m tf_bn_compat.build: cannot build the op: %s" % e)
   info = build_info.read(path)
-  print("built for: " + " ".join("%s=%s" % kv for kv in sorted(info.items())))
+  print("build info: " + " ".join("%s=%s" % kv for kv in sorted(info.items())))
   print(path)
 
 
