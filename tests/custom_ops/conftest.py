@@ -2,7 +2,8 @@
 
 A missing or unloadable op library FAILS these tests, unless
 TF_BN_COMPAT_BACKEND=tf says the compiled op is not wanted (then they skip).
-Build it first with `python custom_ops/build.py`.
+Build it first with `python custom_ops/build.py` (an installed package builds
+it at first use).
 """
 
 import importlib.util
