@@ -219,7 +219,8 @@ def test_failed_build_is_not_retried_at_every_use(fake_cache, monkeypatch):
   _, _, calls = fake_cache
   monkeypatch.setenv("FAKE_TOOL_FAIL", "fake_cxx")
   with pytest.raises(cache.Unavailable, match=r"building it failed: compile "
-                     r"custom_ops/.* failed: fake error: .*\(log: .*build.log\)"):
+                     r"custom_ops/.* failed: fake error: .*"
+                     r"\(log: .*build.log\)"):
     _ensure([])
   compiles = len([c for c in calls() if "-c" in c])
   with pytest.raises(cache.Unavailable, match="failed before .* retry with "

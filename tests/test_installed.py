@@ -52,7 +52,8 @@ def test_package_is_imported_from_site_packages():
 
 def test_installed_package_carries_the_op_sources():
   root = spec_lib.source_root()
-  assert root == os.path.join(package_env.PACKAGE_DIR, spec_lib.PACKAGED_SOURCES)
+  assert root == os.path.join(package_env.PACKAGE_DIR,
+                              spec_lib.PACKAGED_SOURCES)
   for rel in spec_lib.source_files(spec_lib.load(package_env.ROOT)):
     with open(os.path.join(root, rel), "rb") as mine, open(
         os.path.join(package_env.ROOT, rel), "rb") as repo:
@@ -65,7 +66,8 @@ def test_fused_layer_runs_on_our_op_without_warning(tmp_path):
                           check=False, env=package_env.child_env())
   assert result.returncode == 0, result.stderr[-3000:]
   out = result.stdout
-  assert "PACKAGE " + os.path.join(package_env.PACKAGE_DIR, "__init__.py") in out
+  assert ("PACKAGE " + os.path.join(package_env.PACKAGE_DIR, "__init__.py")
+          in out)
   assert ("TYPES ['TfBnCompat>FusedBatchNorm', 'TfBnCompat>FusedBatchNormGrad']"
           in out), out
   assert "LIBRARY cache " + cache.cache_dir() + os.sep in out
