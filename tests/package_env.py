@@ -6,6 +6,7 @@ nothing is added and the repository must stay off the child's sys.path.
 """
 
 import os
+import shutil
 
 import tf_bn_compat
 
@@ -28,3 +29,20 @@ def child_env(**overrides):
   env["PYTHONPATH"] = pythonpath(env=env)
   env.update(overrides)
   return env
+
+
+def copy_package(site):
+  """Copies the package under test into site/ as an installed package is laid
+  out (its op's sources in tf_bn_compat/_src/), without any compiled library.
+
+  Returns:
+    The copy's package directory.
+  """
+  package = os.path.join(str(site), "tf_bn_compat")
+  shutil.copytree(PACKAGE_DIR, package,
+                  ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+  sources = os.path.join(package, "_src", "custom_ops")
+  if not os.path.exists(sources):
+    shutil.copytree(os.path.join(ROOT, "custom_ops"), sources,
+                    ignore=shutil.ignore_patterns("*.py", "*.sh"))
+  return package

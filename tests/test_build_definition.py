@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
 
@@ -283,10 +284,39 @@ def test_spec_module_loads_without_the_package(tmp_path):
       print(len(m.source_files(m.load(sys.argv[2]))))
       print("tensorflow" in sys.modules, "tf_bn_compat" in sys.modules)
   """)
-  import subprocess  # pylint: disable=g-import-not-at-top
   result = subprocess.run(
       [sys.executable, "-I", "-c", script, spec_lib.__file__, ROOT],
       capture_output=True, text=True, timeout=60, check=True,
       cwd=str(tmp_path))
   count, imported = result.stdout.splitlines()
   assert int(count) > 10 and imported == "False False"
+
+
+UNWRITABLE_CACHE_SCRIPT = textwrap.dedent("""
+    import warnings
+    import tensorflow as tf
+    import tf_bn_compat
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always")
+      with tf.Graph().as_default():
+        tf_bn_compat.layers.batch_normalization(tf.zeros([2, 3, 3, 4]),
+                                                training=True)
+    print([str(w.message) for w in caught if "tf_bn_compat" in str(w.message)])
+""")
+
+
+def test_unwritable_cache_is_a_fallback_reason_not_a_crash(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  # A copy of the package without a prebuilt library, so the cache is used.
+  package_env.copy_package(tmp_path / "site")
+  env = package_env.child_env(TF_BN_COMPAT_CACHE_DIR=str(blocker / "cache"),
+                              TF_BN_COMPAT_OPS_LIBRARY="",
+                              TF_BN_COMPAT_BACKEND="",
+                              PYTHONPATH=str(tmp_path / "site"))
+  result = subprocess.run([sys.executable, "-c", UNWRITABLE_CACHE_SCRIPT],
+                          capture_output=True, text=True, cwd=str(tmp_path),
+                          env=env, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "cannot build it for TensorFlow" in result.stdout
+  assert "Not a directory" in result.stdout

@@ -105,15 +105,8 @@ def test_packaged_library_for_another_tensorflow_is_passed_over(
   # another TF: the loader goes on to the cache (here: a copy of the right
   # library in the entry the loader computes), and notes why.
   path, _ = other_tf_library
-  package = tmp_path / "site" / "tf_bn_compat"
-  shutil.copytree(package_env.PACKAGE_DIR, str(package),
-                  ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-  shutil.copy(path, str(package / "ops" / "_tf_bn_compat_ops.so"))
-  if not (package / "_src").exists():
-    os.makedirs(str(package / "_src"))
-    shutil.copytree(os.path.join(package_env.ROOT, "custom_ops"),
-                    str(package / "_src" / "custom_ops"),
-                    ignore=shutil.ignore_patterns("*.py", "*.sh"))
+  package = package_env.copy_package(tmp_path / "site")
+  shutil.copy(path, os.path.join(package, "ops", "_tf_bn_compat_ops.so"))
   cache_dir = tmp_path / "cache"
   env = dict(TF_BN_COMPAT_CACHE_DIR=str(cache_dir), TF_BN_COMPAT_BACKEND="",
              TF_BN_COMPAT_OPS_LIBRARY="", PYTHONPATH=str(tmp_path / "site"))

@@ -75,7 +75,8 @@ def main(argv=None):
           tf_flags.version, tf_flags.abi, force=args.force,
           cuda=not args.no_cuda, jobs=args.jobs, announce=_progress,
           progress=_progress)
-  except (cache.Unavailable, toolchain.Missing, library.BuildFailed) as e:
+  except (cache.Unavailable, toolchain.Missing, library.BuildFailed,
+          OSError) as e:
     sys.exit("python -m tf_bn_compat.build: cannot build the op: %s" % e)
   info = build_info.read(path)
   print("build info: " + " ".join("%s=%s" % kv for kv in sorted(info.items())))

@@ -97,7 +97,8 @@ def _resolve(notes):
   try:
     return cache.ensure_library(tf.version.VERSION, _running_abi()), "cache", \
         None
-  except cache.Unavailable as e:
+  except (cache.Unavailable, OSError, ValueError) as e:
+    # OSError: e.g. a read-only cache directory; ValueError: a damaged spec.
     return None, None, ("cannot build it for TensorFlow %s: %s" %
                         (tf.version.VERSION, e))
 
