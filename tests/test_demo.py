@@ -11,18 +11,15 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import package_env
 
 
-def _run(args, onednn=None, tmp_path=None):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [ROOT, env.get("PYTHONPATH")] if p)
+def _run(args, onednn=None):
+  env = package_env.child_env()
   if onednn is not None:
     env["TF_ENABLE_ONEDNN_OPTS"] = onednn
   return subprocess.run([sys.executable] + args, capture_output=True,
-                        text=True, env=env, timeout=600, check=False,
-                        cwd=str(tmp_path) if tmp_path else None)
+                        text=True, env=env, timeout=600, check=False)
 
 
 def _nchw_supported(onednn):

@@ -1,11 +1,12 @@
 """`patch_tf` lets an unchanged TF1 script run on TensorFlow 2.16+."""
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import tensorflow as tf
+
+import package_env
 
 LEGACY_SCRIPT = textwrap.dedent("""
     import numpy as np
@@ -38,10 +39,7 @@ def test_patch_points_tf_layers_at_ours():
 def test_unchanged_legacy_script_runs(tmp_path):
   script = tmp_path / "legacy.py"
   script.write_text(LEGACY_SCRIPT)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [root, env.get("PYTHONPATH")] if p)
+  env = package_env.child_env()
   result = subprocess.run([sys.executable, str(script)], capture_output=True,
                           text=True, env=env, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -4,13 +4,12 @@ TF prints each deprecation once per process, so each check runs in a fresh
 process with TensorFlow's logging fully on.
 """
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import package_env
 
 _PROGRAM = """
 import numpy as np
@@ -36,9 +35,7 @@ print("RAN")
                                           ("False", "False"),
                                           ("False", "True")])
 def test_layer_build_prints_no_deprecation(fused, renorm):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [ROOT, env.get("PYTHONPATH")] if p)
+  env = package_env.child_env(TF_CPP_MIN_LOG_LEVEL="0")
   result = subprocess.run([sys.executable, "-c", _PROGRAM % (fused, renorm)],
                           capture_output=True, text=True, env=env,
                           timeout=300, check=False)

@@ -2,9 +2,11 @@
 
 A missing or unloadable op library FAILS these tests, unless
 TF_BN_COMPAT_BACKEND=tf says the compiled op is not wanted (then they skip).
-Build it first with `python custom_ops/build.py`.
+Build it first with `python custom_ops/build.py` (an installed package builds
+it at first use).
 """
 
+import importlib.util
 import os
 import sys
 
@@ -12,7 +14,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
-if ROOT not in sys.path:
+# The source tree, unless a tf_bn_compat is importable already (the tree via
+# pytest's pythonpath, or an installed copy that the tests must use).
+if importlib.util.find_spec("tf_bn_compat") is None:
   sys.path.insert(0, ROOT)
 
 from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
