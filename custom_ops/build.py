@@ -8,13 +8,15 @@ Produces
                                          is found);
   build/libbn_kernels.so                 the framework-free CPU kernels (C ABI
                                          of custom_ops/kernels/bn_kernels.h).
-Objects go to build/obj/. Work is skipped when outputs are newer than their
+The CPU kernels are compiled once per instruction-set level of
+custom_ops/isa_levels.bzl and pick one at run time. Objects go to build/obj/. Work is skipped when outputs are newer than their
 inputs and were built with the same command, so a repeated run costs well under
 a second (TensorFlow is only imported when something must be rebuilt).
 Compiles run one at a time. Compile flags come from tf.sysconfig.
 """
 
 import argparse
+import ast
 import glob
 import hashlib
 import importlib.util
@@ -50,6 +52,10 @@ CUDA_ARCH_FLAGS = [
 ]
 
 KERNEL_SOURCES = sorted(glob.glob(os.path.join(SRC, "kernels", "*.cc")))
+# Compiled once per instruction-set level; the other kernel sources once.
+ISA_SOURCES = sorted(glob.glob(os.path.join(SRC, "kernels", "bn_cpu_*.cc")))
+COMMON_KERNEL_SOURCES = [p for p in KERNEL_SOURCES if p not in ISA_SOURCES]
+ISA_LEVELS_FILE = os.path.join(SRC, "isa_levels.bzl")
 CUDA_SOURCES = sorted(glob.glob(os.path.join(SRC, "kernels", "*.cu")))
 TF_SOURCES = [os.path.join(SRC, "ops", "bn_ops.cc"),
               os.path.join(SRC, "tf_adapters", "fused_batch_norm_kernels.cc")]
@@ -76,17 +82,18 @@ def tf_framework_library():
                       "libtensorflow_framework.so.2")
 
 
-def cpu_arch_flags():
-  """-mavx2 -mfma -mf16c only when this machine's CPU has them all."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      flags = next((l.split(":", 1)[1].split() for l in f
-                    if l.startswith("flags")), [])
-  except OSError:
-    flags = []
-  if {"avx2", "fma", "f16c"} <= set(flags):
-    return ["-mavx2", "-mfma", "-mf16c"]
-  return []
+def kernel_flags():
+  """(KERNEL_FLAGS, ISA_LEVELS) of custom_ops/isa_levels.bzl.
+
+  KERNEL_FLAGS go to every kernel source; ISA_LEVELS, [(name, flags)] lowest
+  first, are the instruction-set levels. Bazel reads the same file.
+  """
+  with open(ISA_LEVELS_FILE) as f:
+    tree = ast.parse(f.read(), ISA_LEVELS_FILE)
+  values = {node.targets[0].id: ast.literal_eval(node.value)
+            for node in tree.body if isinstance(node, ast.Assign)}
+  return (list(values["KERNEL_FLAGS"]),
+          [(name, list(flags)) for name, flags in values["ISA_LEVELS"]])
 
 
 def mtime(path):
@@ -124,8 +131,8 @@ def obj_path(src, variant):
 
 def config_text(use_cuda, tf_lib):
   h = hashlib.sha1()
-  for path in [os.path.abspath(__file__)] + KERNEL_SOURCES + CUDA_SOURCES + \
-      TF_SOURCES + TF_GPU_SOURCES + HEADERS:
+  for path in [os.path.abspath(__file__), ISA_LEVELS_FILE] + \
+      KERNEL_SOURCES + CUDA_SOURCES + TF_SOURCES + TF_GPU_SOURCES + HEADERS:
     h.update(path.encode())
     h.update(str(mtime(path)).encode())
   return "cuda=%d\ntf=%s %s\nsources=%s\n" % (
@@ -159,18 +166,28 @@ def main():
   tf_lflags = list(tf.sysconfig.get_link_flags())
   # The C++ ABI define must match TensorFlow's build; take it from TF.
   abi = [f for f in tf_cflags if f.startswith("-D_GLIBCXX_USE_CXX11_ABI")]
-  arch = cpu_arch_flags()
-  log("CPU flags: -O3 %s; CUDA: %s" % (" ".join(arch) or "(baseline)",
-                                       nvcc or "not found, CPU only"))
+  common_flags, levels = kernel_flags()
+  log("CPU levels: %s; CUDA: %s" % (", ".join(name for name, _ in levels),
+                                    nvcc or "not found, CPU only"))
 
-  base = ["g++", "-O3", "-fPIC", "-std=c++17", "-I" + ROOT] + arch
+  # Everything but the kernels of the higher levels is baseline x86-64 code.
+  base = ["g++", "-O3", "-fPIC", "-std=c++17", "-I" + ROOT]
+  kernel_base = base + common_flags
   kernel_objs = []
-  for src in KERNEL_SOURCES:
+  for src in COMMON_KERNEL_SOURCES:
     obj = obj_path(src, "cpu")
-    cmd = base + abi + ["-Wall", "-c", src, "-o", obj]
-    run_step("compile " + os.path.relpath(src, ROOT), cmd, obj,
+    run_step("compile " + os.path.relpath(src, ROOT),
+             kernel_base + abi + ["-Wall", "-c", src, "-o", obj], obj,
              [src] + HEADERS, args.verbose)
     kernel_objs.append(obj)
+  for name, flags in levels:
+    for src in ISA_SOURCES:
+      obj = obj_path(src, "cpu_" + name)
+      cmd = kernel_base + flags + ["-DBN_ISA=" + name] + abi + [
+          "-Wall", "-c", src, "-o", obj]
+      run_step("compile %s [%s]" % (os.path.relpath(src, ROOT), name), cmd,
+               obj, [src] + HEADERS, args.verbose)
+      kernel_objs.append(obj)
 
   run_step("link build/libbn_kernels.so",
            ["g++", "-shared", "-o", KERNELS_LIBRARY] + kernel_objs +
