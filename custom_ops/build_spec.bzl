@@ -19,31 +19,61 @@ KERNEL_SRCS = [
     "custom_ops/kernels/bn_cpu_transform.cc",
 ]
 
-# Framework-free CPU sources compiled once, with baseline flags only.
-KERNEL_BASELINE_SRCS = []
+# Framework-free CPU sources compiled once, with baseline flags only: the
+# dispatch over the ISA levels (custom_ops/kernels/bn_isa.h).
+KERNEL_BASELINE_SRCS = [
+    "custom_ops/kernels/bn_dispatch.cc",
+    "custom_ops/kernels/bn_isa_detect.cc",
+    "custom_ops/kernels/bn_status.cc",
+]
 
 KERNEL_HDRS = [
     "custom_ops/kernels/bn_cpu_blocks.h",
+    "custom_ops/kernels/bn_cpu_levels.h",
     "custom_ops/kernels/bn_cpu_scratch.h",
     "custom_ops/kernels/bn_cpu_stream.h",
     "custom_ops/kernels/bn_dtype.h",
+    "custom_ops/kernels/bn_fma.h",
+    "custom_ops/kernels/bn_intrinsics.h",
+    "custom_ops/kernels/bn_isa.h",
+    "custom_ops/kernels/bn_isa_detect.h",
     "custom_ops/kernels/bn_kernels.h",
     "custom_ops/kernels/bn_merge.h",
     "custom_ops/kernels/bn_validate.h",
+    "custom_ops/kernels/bn_vec.h",
+    "custom_ops/kernels/bn_vec8.h",
 ]
 
 # How KERNEL_SRCS are compiled: once per level, with the level's copts and
-# defines (-D). A level with host_only=True is built only when the building
-# machine's CPU has all its cpu_features (/proc/cpuinfo flags), since the
-# library then runs only on such CPUs; when no level is built, the kernels are
-# compiled once with baseline flags (level "baseline").
+# defines (-D), each level in its own C++ namespace (bn_isa.h); the baseline
+# sources pick a level at run time by CPUID, or as TF_BN_COMPAT_ISA says. A
+# level with host_only=True would be built only where the building machine's
+# CPU has its cpu_features; all three are built everywhere, so one library
+# runs on any x86-64 CPU.
 CPU_ISA_LEVELS = [
+    {
+        "name": "baseline",
+        # GCC notes that a 32-byte vector passed by value without AVX differs
+        # from AVX code; no call crosses levels, so it does not apply.
+        "copts": ["-Wno-psabi"],
+        "defines": ["BN_ISA=baseline"],
+        "cpu_features": [],
+        "host_only": False,
+    },
     {
         "name": "avx2",
         "copts": ["-mavx2", "-mfma", "-mf16c"],
-        "defines": [],
+        "defines": ["BN_ISA=avx2"],
         "cpu_features": ["avx2", "fma", "f16c"],
-        "host_only": True,
+        "host_only": False,
+    },
+    {
+        "name": "avx512",
+        "copts": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
+                  "-mavx2", "-mfma", "-mf16c"],
+        "defines": ["BN_ISA=avx512"],
+        "cpu_features": ["avx512f", "avx512bw", "avx512dq", "avx512vl"],
+        "host_only": False,
     },
 ]
 
@@ -69,7 +99,8 @@ BUILD_INFO_SRCS = ["custom_ops/ops/build_info.cc"]
 COPTS = ["-O3", "-fPIC", "-std=c++17"]
 
 # The framework-free kernels.
-KERNEL_COPTS = ["-Wall"]
+# Only MulAdd fuses a product and a sum (custom_ops/kernels/bn_fma.h).
+KERNEL_COPTS = ["-Wall", "-ffp-contract=off"]
 
 # Sources that include TensorFlow's headers (which print hundreds of
 # deprecation warnings otherwise).

@@ -5,9 +5,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "bn_isa.h"
 #include "bn_kernels.h"
 
-namespace bn {
+BN_ISA_BEGIN
 
 // Checks sizes, layout and dtype; *elements receives n * c * s.
 inline int CheckShape(int dtype, int layout, int64_t n, int64_t c, int64_t s,
@@ -52,6 +53,6 @@ inline int CheckForwardCall(int dtype, int layout, int64_t n, int64_t c,
 
 inline int DtypeBytes(int dtype) { return dtype == BN_DTYPE_F32 ? 4 : 2; }
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_VALIDATE_H_

@@ -117,6 +117,10 @@ inline absl::Status CheckVector(const Tensor& t, const char* name, int64_t c,
 
 inline absl::Status BnStatus(int status) {
   if (status == BN_OK) return absl::OkStatus();
+  // The environment, not the inputs, is at fault: no CPU kernel can run.
+  if (status == BN_ERR_ISA_UNKNOWN || status == BN_ERR_ISA_UNSUPPORTED) {
+    return errors::FailedPrecondition("tf_bn_compat: ", bn_cpu_isa_error());
+  }
   return errors::Internal("tf_bn_compat kernel failed: ",
                           bn_status_string(status));
 }

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+import kernels_ctypes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 # The source tree, unless a tf_bn_compat is importable already (the tree via
@@ -31,3 +33,15 @@ def bn_ops():
       pytest.skip("compiled op not available and %s=tf" % _library.BACKEND_ENV)
     pytest.fail("compiled op library unavailable: %s" % _library.load_error())
   return module
+
+
+@pytest.fixture(scope="session")
+def kernels_lib():
+  """build/libbn_kernels.so through ctypes (kernels_ctypes.load)."""
+  if not os.path.exists(kernels_ctypes.LIB_PATH):
+    if os.environ.get(_library.BACKEND_ENV, "").lower() == "tf":
+      pytest.skip("build/libbn_kernels.so missing and %s=tf" %
+                  _library.BACKEND_ENV)
+    pytest.fail("%s missing: run python custom_ops/build.py" %
+                kernels_ctypes.LIB_PATH)
+  return kernels_ctypes.load()
