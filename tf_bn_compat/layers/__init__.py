@@ -1,6 +1,6 @@
 """TF1's batch normalization layer and its functional form."""
 
-from tf_bn_compat.layers.functional import batch_normalization
+from tf_bn_compat.layers.normalization import batch_normalization
 from tf_bn_compat.layers.normalization import BatchNormalization
 
 BatchNorm = BatchNormalization
