@@ -325,7 +325,9 @@ class _SeparableConv(_Conv):
       inputs = tf.expand_dims(inputs, squeeze_axis)
       depthwise = tf.expand_dims(depthwise, 0)
       pointwise = tf.expand_dims(pointwise, 0)
-      strides, dilation = (1,) + strides, (1,) + dilation
+      # TF's CPU depthwise kernel wants equal strides on both axes; on the
+      # axis of size 1 the stride changes nothing.
+      strides, dilation = strides * 2, (1,) + dilation
     if self.data_format == "channels_last":
       op_strides = (1,) + strides + (1,)
     else:

@@ -1,9 +1,9 @@
 """TF1's pooling layers: one base, parameterized by rank and pool function.
 
-The windows run on TF's own ops (`tf.nn.max_pool` / `tf.nn.avg_pool`, N-D).
-TF's CPU pooling kernels take channels-last inputs only (without oneDNN):
-channels-first inputs are transposed around them when no GPU is present, and
-always for 3-D, as TF1's layers do for 1-D and 3-D.
+The windows run on TF's own ops (`tf.nn.max_pool` / `tf.nn.avg_pool`, N-D),
+in the layout TF1's layers use: channels-first 2-D inputs are pooled as
+NCHW; channels-first 1-D inputs are transposed to channels-last when no GPU
+is present, 3-D ones always (TF's CPU kernels take channels-last only).
 """
 
 import tensorflow as tf
@@ -53,7 +53,8 @@ class _Pooling(base.Layer):
   def call(self, inputs):
     data_format = self.data_format
     if data_format == "channels_first" and (
-        self.rank == 3 or not conv_utils.gpu_layout_available()):
+        self.rank == 3 or
+        self.rank == 1 and not conv_utils.gpu_layout_available()):
       inputs = conv_utils.to_channels_last(inputs, self.rank)
       data_format = "channels_last"
     outputs = type(self).pool_function(
