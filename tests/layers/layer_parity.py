@@ -38,12 +38,14 @@ KERNEL_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
 def reference():
   """TF1's own layers: a namespace with the public names and aliases."""
   if TF_VERSION >= (2, 16):
+    from tf_keras.src.engine import input_spec  # pylint: disable=g-import-not-at-top
     from tf_keras.src.legacy_tf_layers import base, convolutional, core, normalization, pooling  # pylint: disable=g-import-not-at-top,g-multiple-import
     names = {}
     for module in (core, convolutional, pooling, normalization):
       names.update({k: v for k, v in vars(module).items()
                     if not k.startswith("_")})
-    names.update(Layer=base.Layer, experimental=types.SimpleNamespace(
+    names.update(Layer=base.Layer, InputSpec=input_spec.InputSpec,
+                 experimental=types.SimpleNamespace(
         keras_style_scope=base.keras_style_scope,
         set_keras_style=base.set_keras_style))
     return types.SimpleNamespace(**names)

@@ -68,11 +68,14 @@ def _snake_case(name):
   return "private" + name if name.startswith("_") else name
 
 
-def _unique_layer_name(base_name):
+def _unique_layer_name(base_name, keras_style=False):
+  """`base_name`, `base_name_1`, ... per graph (Keras style: from `_1`)."""
   graph = tf.compat.v1.get_default_graph()
   uids = _LAYER_NAME_UIDS.setdefault(graph, {})
   count = uids.get(base_name, 0)
   uids[base_name] = count + 1
+  if keras_style:
+    count += 1
   return base_name if count == 0 else "%s_%d" % (base_name, count)
 
 
@@ -208,12 +211,13 @@ class Layer(object):
     self._current_scope = None
     if isinstance(name, tf.compat.v1.VariableScope):
       self._base_name = name.name
-      self._name = _unique_layer_name(_snake_case(type(self).__name__))
+      self._name = _unique_layer_name(_snake_case(type(self).__name__),
+                                      self._keras_style)
     elif name:
       self._base_name = self._name = name
     else:
       self._base_name = _snake_case(type(self).__name__)
-      self._name = _unique_layer_name(self._base_name)
+      self._name = _unique_layer_name(self._base_name, self._keras_style)
     if scope:
       with tf.compat.v1.variable_scope(scope) as captured:
         self._scope = captured
@@ -453,15 +457,17 @@ class Layer(object):
           name, shape, dtype, initializer, use_resource, partitioner,
           **options)
     if regularizer is not None and is_new:
-      self._add_weight_regularization(name, variable, regularizer)
+      # Keras style names the loss after the variable's full name.
+      self._add_weight_regularization(
+          variable.op.name if self._keras_style else name, variable,
+          regularizer)
     # A custom getter or a reused variable may override `trainable`.
     if is_trainable and not _contains(tf.compat.v1.trainable_variables(),
                                       variable):
       is_trainable = False
-    if is_trainable:
-      self._trainable_weights.append(variable)
-    else:
-      self._non_trainable_weights.append(variable)
+    weights = (self._trainable_weights if is_trainable
+               else self._non_trainable_weights)
+    weights.extend(_partitions(variable))  # A partitioned one by its parts.
     return variable
 
   def _get_scoped_variable(self, name, shape, dtype, initializer,
