@@ -90,6 +90,22 @@ def get_callable(identifier, argument):
                   "%r." % (argument, identifier))
 
 
+def set_weight_arguments(layer, **weight_arguments):
+  """Checks and sets a layer's `*_initializer/_regularizer/_constraint`s.
+
+  Args:
+    layer: The layer; `layer.<argument>` is set for each argument.
+    **weight_arguments: Initializers (resolved by `get_initializer`), and
+      regularizers and constraints (checked by `get_callable`), by name.
+  """
+  for argument, value in weight_arguments.items():
+    if argument.endswith("_initializer"):
+      value = get_initializer(value, argument)
+    else:
+      value = get_callable(value, argument)
+    setattr(layer, argument, value)
+
+
 def serialize(obj):
   """Returns a config entry for an initializer, regularizer or constraint."""
   if obj is None:

@@ -115,18 +115,12 @@ class _Conv(base.Layer):
               self.strides, self.dilation_rate))
     self.activation = arguments.get_activation(activation)
     self.use_bias = use_bias
-    self.kernel_initializer = arguments.get_initializer(
-        kernel_initializer, "kernel_initializer")
-    self.bias_initializer = arguments.get_initializer(
-        bias_initializer, "bias_initializer")
-    self.kernel_regularizer = arguments.get_callable(
-        kernel_regularizer, "kernel_regularizer")
-    self.bias_regularizer = arguments.get_callable(
-        bias_regularizer, "bias_regularizer")
-    self.kernel_constraint = arguments.get_callable(
-        kernel_constraint, "kernel_constraint")
-    self.bias_constraint = arguments.get_callable(
-        bias_constraint, "bias_constraint")
+    arguments.set_weight_arguments(
+        self, kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer,
+        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
     self.input_spec = InputSpec(ndim=rank + 2)
     self.bias = None
 
@@ -285,18 +279,13 @@ class _SeparableConv(_Conv):
         bias_constraint=bias_constraint, trainable=trainable, name=name,
         **kwargs)
     self.depth_multiplier = depth_multiplier
-    self.depthwise_initializer = arguments.get_initializer(
-        depthwise_initializer, "depthwise_initializer")
-    self.pointwise_initializer = arguments.get_initializer(
-        pointwise_initializer, "pointwise_initializer")
-    self.depthwise_regularizer = arguments.get_callable(
-        depthwise_regularizer, "depthwise_regularizer")
-    self.pointwise_regularizer = arguments.get_callable(
-        pointwise_regularizer, "pointwise_regularizer")
-    self.depthwise_constraint = arguments.get_callable(
-        depthwise_constraint, "depthwise_constraint")
-    self.pointwise_constraint = arguments.get_callable(
-        pointwise_constraint, "pointwise_constraint")
+    arguments.set_weight_arguments(
+        self, depthwise_initializer=depthwise_initializer,
+        pointwise_initializer=pointwise_initializer,
+        depthwise_regularizer=depthwise_regularizer,
+        pointwise_regularizer=pointwise_regularizer,
+        depthwise_constraint=depthwise_constraint,
+        pointwise_constraint=pointwise_constraint)
 
   def _create_kernels(self, input_dim):
     self.depthwise_kernel = self.add_weight(

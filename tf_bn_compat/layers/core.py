@@ -66,18 +66,12 @@ class Dense(base.Layer):
                        "positive integer. Received: units=%s" % (units,))
     self.activation = arguments.get_activation(activation)
     self.use_bias = use_bias
-    self.kernel_initializer = arguments.get_initializer(
-        kernel_initializer, "kernel_initializer")
-    self.bias_initializer = arguments.get_initializer(
-        bias_initializer, "bias_initializer")
-    self.kernel_regularizer = arguments.get_callable(
-        kernel_regularizer, "kernel_regularizer")
-    self.bias_regularizer = arguments.get_callable(
-        bias_regularizer, "bias_regularizer")
-    self.kernel_constraint = arguments.get_callable(
-        kernel_constraint, "kernel_constraint")
-    self.bias_constraint = arguments.get_callable(
-        bias_constraint, "bias_constraint")
+    arguments.set_weight_arguments(
+        self, kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer,
+        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
     self.input_spec = InputSpec(min_ndim=2)
     self.kernel = None
     self.bias = None
