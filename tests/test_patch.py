@@ -30,10 +30,17 @@ LEGACY_SCRIPT = textwrap.dedent("""
 
 def test_patch_points_tf_layers_at_ours():
   import tf_bn_compat  # pylint: disable=g-import-not-at-top
+  native = tf.compat.v1.layers
   module = tf_bn_compat.patch_tf()
-  assert module.BatchNormalization is tf_bn_compat.layers.BatchNormalization
-  assert (tf.compat.v1.layers.batch_normalization is
-          tf_bn_compat.layers.batch_normalization)
+  try:
+    assert module.BatchNormalization is tf_bn_compat.layers.BatchNormalization
+    assert (tf.compat.v1.layers.batch_normalization is
+            tf_bn_compat.layers.batch_normalization)
+    assert tf.compat.v1.layers.conv2d is tf_bn_compat.layers.conv2d
+  finally:
+    # Later tests use TF's own layers as their reference (TF 2.15).
+    tf_bn_compat.unpatch_tf()
+  assert tf.compat.v1.layers is native
 
 
 def test_unchanged_legacy_script_runs(tmp_path):
