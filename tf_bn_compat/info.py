@@ -41,8 +41,9 @@ def _backend():
     return "custom", "%s=%s; our op loaded" % (_library.BACKEND_ENV, requested)
   if requested.lower() == "tf":
     return "tf", "%s=tf" % _library.BACKEND_ENV
-  if _library.unverified_gpu_reason():
-    return "tf", "GPU: " + _library.unverified_gpu_reason()
+  gpu_reason = _library.unverified_gpu_reason()
+  if gpu_reason:
+    return "tf", "GPU: " + gpu_reason
   return "tf", "fallback: " + (_library.load_error() or "?")
 
 
