@@ -41,6 +41,7 @@ sessions also run in rotation.
     bash scripts/benchmark.sh --repeats=50 --shapes=32x56x56x64
 """
 
+import ctypes
 import os
 import platform
 import statistics
@@ -80,6 +81,15 @@ def cpu_name():
   except OSError:
     pass
   return platform.processor() or "unknown CPU"
+
+
+def cpu_isa(library):
+  """The instruction-set level the op library's CPU kernels run (or why none
+  runs), from its C functions; the library is the one TensorFlow loaded."""
+  lib = ctypes.CDLL(library)
+  lib.bn_cpu_isa.restype = lib.bn_cpu_isa_error.restype = ctypes.c_char_p
+  isa = lib.bn_cpu_isa()
+  return isa.decode() if isa else "none (%s)" % lib.bn_cpu_isa_error().decode()
 
 
 def session_config():
@@ -300,8 +310,10 @@ def main(argv):
     raise SystemExit("the compiled op library does not load: %s" %
                      _library.load_error())
   print("machine: %s, %d cores visible; threads: %d; TensorFlow %s; "
-        "repeats: %d (median)" % (cpu_name(), os.cpu_count(), FLAGS.threads,
-                                  tf.__version__, FLAGS.repeats))
+        "repeats: %d (median); our CPU kernels: %s; TF_ENABLE_ONEDNN_OPTS=%s"
+        % (cpu_name(), os.cpu_count(), FLAGS.threads, tf.__version__,
+           FLAGS.repeats, cpu_isa(_library.library_path()),
+           os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")))
   rows = op_rows()
   header = ("shape", "layout", "dtype", "case", "ours ms", "tf_fused ms",
             "composite ms", "tf/ours", "limit ms", "limit/ours", "limit/tf")

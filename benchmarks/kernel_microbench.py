@@ -2,11 +2,16 @@ r"""Single-process timings of the framework-free CPU kernels (ctypes).
 
 Times bn_cpu_stats, bn_cpu_transform, bn_cpu_backward and bn_cpu_forward
 (training) on build/libbn_kernels.so for float32 tensors, per layout, next to
-a numpy read (sum) and copy of the same bytes. Medians of --repeats runs.
+a numpy read (sum) and copy of the same bytes. Medians of --repeats runs,
+all calls of a shape and layout timed in rotation (one run of each per
+round), so that a drift of the machine's bandwidth hits them alike.
 --dtype picks the element type (bfloat16 tensors are built from float32
-values by truncation; only their bytes matter here).
+values by truncation; only their bytes matter here). --levels times the
+entry points of the named instruction-set levels (bn_cpu_stats_avx2, ...)
+side by side instead of the dispatched ones.
 
     .venv/bin/python benchmarks/kernel_microbench.py
+    .venv/bin/python benchmarks/kernel_microbench.py --levels=avx2,avx512
     .venv/bin/python benchmarks/kernel_microbench.py --lib=/tmp/old.so \
         --shapes=64x14x14x256
 """
@@ -26,14 +31,19 @@ DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16),
           "bfloat16": (2, np.uint16)}
 
 
-def median_ms(fn, repeats):
-  fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times)) * 1e3
+def rotated_median_ms(calls, repeats):
+  """Median milliseconds of each call, timed in rotation."""
+  names = list(calls)
+  for name in names:
+    calls[name]()
+  times = {name: [] for name in names}
+  for round_index in range(repeats):
+    shift = round_index % len(names)
+    for name in names[shift:] + names[:shift]:
+      start = time.perf_counter()
+      calls[name]()
+      times[name].append(time.perf_counter() - start)
+  return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
 
 
 def random_tensor(rng, shape, dtype):
@@ -43,7 +53,8 @@ def random_tensor(rng, shape, dtype):
   return x.astype(DTYPES[dtype][1])
 
 
-def bench(lib, nhwc, layout, dtype, repeats):
+def bench(lib, nhwc, layout, dtype, repeats, levels):
+  """{(level, call): ms}; level "" is the dispatched entry points."""
   n, h, w, c = nhwc
   shape = (n, h, w, c) if layout == CHANNELS_LAST else (n, c, h, w)
   s = h * w
@@ -56,23 +67,26 @@ def bench(lib, nhwc, layout, dtype, repeats):
   scale, offset, out = vec(1.0), vec(), [vec() for _ in range(4)]
   fp = lambda a: a.ctypes.data_as(P)
   geo = (DTYPES[dtype][0], layout, I64(n), I64(c), I64(s))
-  calls = {
-      "stats": lambda: lib.bn_cpu_stats(
-          fp(x), *geo, F(1e-3), fp(mean), fp(var_b), fp(var_u), fp(inv),
-          None, None),
-      "transform": lambda: lib.bn_cpu_transform(
-          fp(x), fp(y), *geo, fp(scale), fp(offset), fp(mean), fp(inv),
-          None, None),
-      "train_fwd": lambda: lib.bn_cpu_forward(
-          fp(x), fp(y), *geo, fp(scale), fp(offset), None, None, F(1e-3),
-          F(1.0), 1, *map(fp, out), None, None),
-      "backward": lambda: lib.bn_cpu_backward(
-          fp(dy), fp(x), *geo, fp(scale), fp(mean), fp(inv), F(1e-3), 1,
-          fp(dx), fp(var_b), fp(var_u), None, None),
-      "np_sum": lambda: x.sum(),
-      "np_copy": lambda: np.copyto(y, x),
-  }
-  return {name: median_ms(fn, repeats) for name, fn in calls.items()}
+  calls = {("", "np_sum"): lambda: x.sum(),
+           ("", "np_copy"): lambda: np.copyto(y, x)}
+  for level in levels:
+    fn = lambda name, level=level: getattr(lib, name + (
+        "_" + level if level else ""))
+    calls.update({
+        (level, "stats"): lambda fn=fn: fn("bn_cpu_stats")(
+            fp(x), *geo, F(1e-3), fp(mean), fp(var_b), fp(var_u), fp(inv),
+            None, None),
+        (level, "transform"): lambda fn=fn: fn("bn_cpu_transform")(
+            fp(x), fp(y), *geo, fp(scale), fp(offset), fp(mean), fp(inv),
+            None, None),
+        (level, "train_fwd"): lambda fn=fn: fn("bn_cpu_forward")(
+            fp(x), fp(y), *geo, fp(scale), fp(offset), None, None, F(1e-3),
+            F(1.0), 1, *map(fp, out), None, None),
+        (level, "backward"): lambda fn=fn: fn("bn_cpu_backward")(
+            fp(dy), fp(x), *geo, fp(scale), fp(mean), fp(inv), F(1e-3), 1,
+            fp(dx), fp(var_b), fp(var_u), None, None),
+    })
+  return rotated_median_ms(calls, repeats)
 
 
 def main():
@@ -83,17 +97,24 @@ def main():
   parser.add_argument("--repeats", type=int, default=15)
   parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
   parser.add_argument("--layouts", default="NHWC,NCHW")
+  parser.add_argument("--levels", default="",
+                      help="instruction-set levels to time side by side "
+                      "(e.g. avx2,avx512); default: the dispatched entry "
+                      "points")
   args = parser.parse_args()
   lib = ctypes.CDLL(args.lib)
+  levels = args.levels.split(",") if args.levels else [""]
   for text in args.shapes.split(","):
     nhwc = tuple(int(v) for v in text.split("x"))
     for layout, name in ((CHANNELS_LAST, "NHWC"), (CHANNELS_FIRST, "NCHW")):
       if name not in args.layouts.split(","):
         continue
-      t = bench(lib, nhwc, layout, args.dtype, args.repeats)
-      print("%-13s %s  " % (text, name) +
-            "  ".join("%s %.2f" % kv for kv in t.items()) + "  (ms)",
-            flush=True)
+      t = bench(lib, nhwc, layout, args.dtype, args.repeats, levels)
+      for level in [""] + [l for l in levels if l]:
+        row = [(call, ms) for (lvl, call), ms in t.items() if lvl == level]
+        label = (level or "numpy") if args.levels else ""
+        print("%-13s %s %-8s " % (text, name, label) +
+              "  ".join("%s %.2f" % kv for kv in row) + "  (ms)", flush=True)
 
 
 if __name__ == "__main__":

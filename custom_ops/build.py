@@ -1,31 +1,39 @@
-"""Builds the custom-op library without Bazel.
+"""Builds the custom-op library of this source tree without Bazel.
 
-Usage: .venv/bin/python custom_ops/build.py [--force] [--no-cuda] [--verbose]
+Usage: .venv/bin/python custom_ops/build.py [--force] [--no-cuda]
+                                            [--kernels-only] [--verbose]
 
 Produces
   tf_bn_compat/ops/_tf_bn_compat_ops.so  the TensorFlow op library (CPU
                                          kernels, plus CUDA kernels when nvcc
                                          is found);
   build/libbn_kernels.so                 the framework-free CPU kernels (C ABI
-                                         of custom_ops/kernels/bn_kernels.h).
-Objects go to build/obj/. Work is skipped when outputs are newer than their
-inputs and were built with the same command, so a repeated run costs well under
-a second (TensorFlow is only imported when something must be rebuilt).
-Compiles run one at a time. Compile flags come from tf.sysconfig.
+                                         of custom_ops/kernels/bn_kernels.h);
+  build/libbn_kernels_cuda.so            the same with the CUDA launchers
+                                         (when nvcc is found).
+--kernels-only builds the last two only. Objects go to build/obj/. Work is
+skipped when outputs are newer than their inputs and were built with the same
+command, so a repeated run costs well under a second (TensorFlow is only
+imported when something must be rebuilt).
+
+A thin front end: the sources and flags are in custom_ops/build_spec.bzl, the
+build in tf_bn_compat/build/ (which also builds an installed package's op at
+first use).
 """
 
 import argparse
-import glob
-import hashlib
-import importlib.util
 import os
-import shutil
-import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "custom_ops")
+sys.path.insert(0, ROOT)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tf_bn_compat.build import cache
+from tf_bn_compat.build import library
+from tf_bn_compat.build import spec as spec_lib
+from tf_bn_compat.build import toolchain
+
 BUILD = os.path.join(ROOT, "build")
 DEFAULT_OPS_LIBRARY = os.path.join(ROOT, "tf_bn_compat", "ops",
                                    "_tf_bn_compat_ops.so")
@@ -35,195 +43,82 @@ OPS_LIBRARY = os.path.abspath(
     os.environ.get("TF_BN_COMPAT_OPS_LIBRARY") or DEFAULT_OPS_LIBRARY)
 WORK = (BUILD if OPS_LIBRARY == DEFAULT_OPS_LIBRARY
         else os.path.dirname(OPS_LIBRARY))
-OBJ = os.path.join(WORK, "obj")
 KERNELS_LIBRARY = os.path.join(BUILD, "libbn_kernels.so")
-# The same C ABI with the CUDA launchers, still framework-free (nvcc only).
 CUDA_KERNELS_LIBRARY = os.path.join(BUILD, "libbn_kernels_cuda.so")
 STAMP = os.path.join(WORK, "build_config.txt")
-
-CUDA_HOME = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-# sm_80 (A100) and sm_90 (H100/H200) machine code plus compute_90 PTX for
-# newer GPUs; more targets multiply the nvcc time.
-CUDA_ARCH_FLAGS = [
-    "-gencode=arch=compute_80,code=sm_80",
-    "-gencode=arch=compute_90,code=[sm_90,compute_90]",
-]
-
-KERNEL_SOURCES = sorted(glob.glob(os.path.join(SRC, "kernels", "*.cc")))
-CUDA_SOURCES = sorted(glob.glob(os.path.join(SRC, "kernels", "*.cu")))
-TF_SOURCES = [os.path.join(SRC, "ops", "bn_ops.cc"),
-              os.path.join(SRC, "tf_adapters", "fused_batch_norm_kernels.cc")]
-TF_GPU_SOURCES = [
-    os.path.join(SRC, "tf_adapters", "fused_batch_norm_kernels_gpu.cc")]
-HEADERS = sorted(glob.glob(os.path.join(SRC, "**", "*.h"), recursive=True))
 
 
 def log(msg):
   print("[build] " + msg, flush=True)
 
 
-def find_nvcc():
-  nvcc = shutil.which("nvcc") or os.path.join(CUDA_HOME, "bin", "nvcc")
-  return nvcc if os.path.exists(nvcc) else None
+def config_text(spec, nvcc, kernels_only):
+  """What the outputs depend on, for the fast up-to-date check."""
+  framework = os.path.join(toolchain.tensorflow_location(),
+                           "libtensorflow_framework.so.2")
+  levels = [level["name"] for level in toolchain.isa_levels(spec)]
+  return "cuda=%d\nkernels_only=%d\ntf=%s %s\nisa=%s\nsources=%s\n" % (
+      nvcc is not None, kernels_only, framework, os.path.getmtime(framework),
+      ",".join(levels), cache.sources_hash(ROOT, spec))
 
 
-def tf_framework_library():
-  """Path of libtensorflow_framework.so.2 without importing TensorFlow."""
-  spec = importlib.util.find_spec("tensorflow")
-  if spec is None or not spec.submodule_search_locations:
-    sys.exit("[build] TensorFlow is not installed in " + sys.executable)
-  return os.path.join(list(spec.submodule_search_locations)[0],
-                      "libtensorflow_framework.so.2")
-
-
-def cpu_arch_flags():
-  """-mavx2 -mfma -mf16c only when this machine's CPU has them all."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      flags = next((l.split(":", 1)[1].split() for l in f
-                    if l.startswith("flags")), [])
-  except OSError:
-    flags = []
-  if {"avx2", "fma", "f16c"} <= set(flags):
-    return ["-mavx2", "-mfma", "-mf16c"]
-  return []
-
-
-def mtime(path):
-  return os.path.getmtime(path) if os.path.exists(path) else -1.0
-
-
-def run_step(what, cmd, output, inputs, verbose):
-  """Runs cmd unless output is newer than inputs and was made by cmd."""
-  # Command records live under build/, never next to the package's .so.
-  cmd_file = os.path.join(WORK, "cmd", os.path.relpath(output, ROOT).replace(
-      os.sep, "_") + ".cmd")
-  cmd_text = "\n".join(cmd)
-  if (os.path.exists(output) and mtime(output) >= max(map(mtime, inputs))
-      and os.path.exists(cmd_file) and open(cmd_file).read() == cmd_text):
-    log("up to date: " + what)
-    return False
-  os.makedirs(os.path.dirname(output), exist_ok=True)
-  start = time.time()
-  if verbose:
-    log(" ".join(cmd))
-  result = subprocess.run(cmd, cwd=ROOT)
-  if result.returncode != 0:
-    sys.exit("[build] FAILED: %s\n%s" % (what, " ".join(cmd)))
-  os.makedirs(os.path.dirname(cmd_file), exist_ok=True)
-  with open(cmd_file, "w") as f:
-    f.write(cmd_text)
-  log("%s (%.1f s)" % (what, time.time() - start))
-  return True
-
-
-def obj_path(src, variant):
-  rel = os.path.relpath(src, SRC).replace(os.sep, "_")
-  return os.path.join(OBJ, variant, rel + ".o")
-
-
-def config_text(use_cuda, tf_lib):
-  h = hashlib.sha1()
-  for path in [os.path.abspath(__file__)] + KERNEL_SOURCES + CUDA_SOURCES + \
-      TF_SOURCES + TF_GPU_SOURCES + HEADERS:
-    h.update(path.encode())
-    h.update(str(mtime(path)).encode())
-  return "cuda=%d\ntf=%s %s\nsources=%s\n" % (
-      use_cuda, tf_lib, mtime(tf_lib), h.hexdigest())
+def _sink(verbose):
+  def sink(cmd, output):
+    if verbose:
+      log(" ".join(cmd))
+    if output.strip():
+      print(output.rstrip(), flush=True)
+  return sink
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--force", action="store_true", help="rebuild everything")
   parser.add_argument("--no-cuda", action="store_true", help="skip nvcc")
+  parser.add_argument("--kernels-only", action="store_true",
+                      help="only the framework-free kernel libraries")
   parser.add_argument("--verbose", action="store_true", help="print commands")
   args = parser.parse_args()
 
-  nvcc = None if args.no_cuda else find_nvcc()
-  tf_lib = tf_framework_library()
-  config = config_text(nvcc is not None, tf_lib)
-  outputs = [OPS_LIBRARY, KERNELS_LIBRARY] + (
-      [CUDA_KERNELS_LIBRARY] if nvcc else [])
+  spec = spec_lib.load(ROOT)
+  nvcc = None if args.no_cuda else toolchain.find_nvcc()
+  try:
+    config = config_text(spec, nvcc, args.kernels_only)
+  except toolchain.Missing as e:
+    sys.exit("[build] %s (%s)" % (e, sys.executable))
+  ops_library = None if args.kernels_only else OPS_LIBRARY
+  outputs = library.Outputs(ops_library, KERNELS_LIBRARY,
+                            CUDA_KERNELS_LIBRARY)
+  wanted = [p for p in outputs if p and (nvcc or p != CUDA_KERNELS_LIBRARY)]
+  shown = ", ".join(os.path.relpath(p, ROOT) for p in wanted[:2])
   if (not args.force and os.path.exists(STAMP) and open(STAMP).read() == config
-      and all(os.path.exists(path) for path in outputs)):
-    log("up to date: %s, %s" % (os.path.relpath(OPS_LIBRARY, ROOT),
-                                os.path.relpath(KERNELS_LIBRARY, ROOT)))
+      and all(os.path.exists(path) for path in wanted)):
+    log("up to date: " + shown)
     return
-  if args.force and os.path.isdir(OBJ):
-    shutil.rmtree(OBJ)
 
   log("reading compile flags from tf.sysconfig")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf_cflags = list(tf.sysconfig.get_compile_flags())
-  tf_lflags = list(tf.sysconfig.get_link_flags())
-  # The C++ ABI define must match TensorFlow's build; take it from TF.
-  abi = [f for f in tf_cflags if f.startswith("-D_GLIBCXX_USE_CXX11_ABI")]
-  arch = cpu_arch_flags()
-  log("CPU flags: -O3 %s; CUDA: %s" % (" ".join(arch) or "(baseline)",
-                                       nvcc or "not found, CPU only"))
-
-  base = ["g++", "-O3", "-fPIC", "-std=c++17", "-I" + ROOT] + arch
-  kernel_objs = []
-  for src in KERNEL_SOURCES:
-    obj = obj_path(src, "cpu")
-    cmd = base + abi + ["-Wall", "-c", src, "-o", obj]
-    run_step("compile " + os.path.relpath(src, ROOT), cmd, obj,
-             [src] + HEADERS, args.verbose)
-    kernel_objs.append(obj)
-
-  run_step("link build/libbn_kernels.so",
-           ["g++", "-shared", "-o", KERNELS_LIBRARY] + kernel_objs +
-           ["-Wl,--no-undefined", "-lm"],
-           KERNELS_LIBRARY, kernel_objs, args.verbose)
-
-  tf_base = base + tf_cflags + ["-Wno-deprecated-declarations",
-                                 "-Wno-interference-size"]
-  tf_objs = []
-  for src in TF_SOURCES:
-    obj = obj_path(src, "tf")
-    run_step("compile " + os.path.relpath(src, ROOT),
-             tf_base + ["-c", src, "-o", obj], obj, [src] + HEADERS,
-             args.verbose)
-    tf_objs.append(obj)
-
-  cuda_objs, cuda_link = [], []
-  if nvcc:
-    for src in CUDA_SOURCES:
-      obj = obj_path(src, "cuda")
-      cmd = ([nvcc, "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-I" + ROOT]
-             + CUDA_ARCH_FLAGS + ["-c", src, "-o", obj])
-      run_step("nvcc " + os.path.relpath(src, ROOT), cmd, obj,
-               [src] + HEADERS, args.verbose)
-      cuda_objs.append(obj)
-    cuda_kernel_objs = list(cuda_objs)
-    for src in TF_GPU_SOURCES:
-      obj = obj_path(src, "tf_gpu")
-      cmd = tf_base + ["-DGOOGLE_CUDA=1", "-DEIGEN_USE_GPU",
-                       "-I" + os.path.join(CUDA_HOME, "include"),
-                       "-c", src, "-o", obj]
-      run_step("compile " + os.path.relpath(src, ROOT), cmd, obj,
-               [src] + HEADERS, args.verbose)
-      cuda_objs.append(obj)
-    # Static cudart BEFORE the TF library: libtensorflow_framework exports
-    # cuda* forwarding symbols that would otherwise capture our calls.
-    cuda_link = ["-L" + os.path.join(CUDA_HOME, "lib64"), "-lcudart_static",
-                 "-Wl,--exclude-libs,libcudart_static.a"]
-    standalone = kernel_objs + cuda_kernel_objs
-    run_step("link build/libbn_kernels_cuda.so",
-             ["g++", "-shared", "-o", CUDA_KERNELS_LIBRARY] + standalone +
-             cuda_link + ["-ldl", "-lrt", "-lpthread", "-Wl,--no-undefined"],
-             CUDA_KERNELS_LIBRARY, standalone, args.verbose)
-
-  objs = kernel_objs + tf_objs + cuda_objs
-  run_step("link " + os.path.relpath(OPS_LIBRARY, ROOT),
-           ["g++", "-shared", "-o", OPS_LIBRARY] + objs + cuda_link +
-           tf_lflags + ["-ldl", "-lrt", "-lpthread", "-Wl,--no-undefined"],
-           OPS_LIBRARY, objs, args.verbose)
+  try:
+    tf_flags = toolchain.tensorflow_flags()
+    cxx = toolchain.cxx_command()
+  except toolchain.Missing as e:
+    sys.exit("[build] " + str(e))
+  levels = toolchain.isa_levels(spec)
+  log("CPU ISA levels: %s; CUDA: %s" % (
+      ", ".join("%s (%s)" % (l["name"], " ".join(l["copts"]) or "no flags")
+                for l in levels), nvcc or "not found, CPU only"))
+  try:
+    result = library.build_library(
+        ROOT, spec, WORK, outputs, tf_flags, cxx, nvcc=nvcc,
+        jobs=cache.default_jobs(), incremental=not args.force,
+        builder="custom_ops/build.py", sources_hash=cache.sources_hash(
+            ROOT, spec), progress=log, sink=_sink(args.verbose))
+  except library.BuildFailed as e:
+    sys.exit("[build] FAILED: %s" % e)
+  if result.cuda_error:
+    log("%s; built without CUDA kernels" % result.cuda_error.splitlines()[0])
   with open(STAMP, "w") as f:
     f.write(config)
-  log("done: %s, %s" % (os.path.relpath(OPS_LIBRARY, ROOT),
-                        os.path.relpath(KERNELS_LIBRARY, ROOT)))
+  log("done: " + shown)
 
 
 if __name__ == "__main__":

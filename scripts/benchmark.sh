@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU benchmark (issue 4): set up .venv/, build the op, print the tables.
+# The CPU benchmark: set up .venv/, build the op, print the tables.
 # Extra arguments go to the benchmark, e.g. `--repeats=50`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh" runtime-tf2.21.txt

@@ -3,7 +3,8 @@
 # makes VENV_DIR (default .venv/ in the repository root), installs the pinned
 # requirements (again only when the file changes), builds the op library for
 # that environment's TensorFlow and exports ROOT, PYTHON and PYTHONPATH.
-# Set TF_BN_COMPAT_OPS_LIBRARY to build (and load) the library elsewhere.
+# Set TF_BN_COMPAT_OPS_LIBRARY to build (and load) the library elsewhere, and
+# TF_BN_COMPAT_BUILD_ARGS to pass arguments to custom_ops/build.py.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQUIREMENTS="$ROOT/requirements/$1"
@@ -22,6 +23,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
     -r "$REQUIREMENTS"
   echo "$WANT" > "$STAMP"
 fi
-"$PYTHON" "$ROOT/custom_ops/build.py"
+# shellcheck disable=SC2086  # Word splitting of the arguments is wanted.
+"$PYTHON" "$ROOT/custom_ops/build.py" ${TF_BN_COMPAT_BUILD_ARGS:-}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

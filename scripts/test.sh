@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The test suite on the TensorFlow version matrix:
-#   TF 2.21 in .venv/        (reference: tf_keras' legacy layers), plus the
-#                             Bazel build of the op, loaded by a test;
+#   TF 2.21 in .venv/        (reference: tf_keras' legacy layers) on the source
+#                             tree, plus the Bazel build of the op, loaded by a
+#                             test;
 #   TF 2.15 in .venv-tf2.15/ (reference: TF's own tf.compat.v1.layers;
-#                             tf.estimator present).
+#                             tf.estimator present) on the package as users
+#                             get it: `pip install` of the repository, tests
+#                             run from outside the tree, the op built at first
+#                             use into build/cache-tf2.15/.
 # Each environment gets its pinned requirements and the op built against its
 # own TensorFlow. Extra arguments go to pytest, e.g. `-k parity`.
 # TF_BN_COMPAT_TF_VERSIONS="2.21" runs one leg only.
+# TensorFlow's CPU kernels differ with oneDNN (on by default only on some
+# CPUs), so the 2.21 leg runs with TF_ENABLE_ONEDNN_OPTS=1 and the 2.15 leg
+# with 0: both settings are covered on any machine. Setting
+# TF_ENABLE_ONEDNN_OPTS yourself applies it to both legs.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSIONS="${TF_BN_COMPAT_TF_VERSIONS:-2.21 2.15}"
@@ -14,9 +22,13 @@ status=0
 
 run_leg() {
   local version="$1"; shift
-  echo "=== TensorFlow $version ==="
+  local onednn=0
+  [ "$version" = 2.21 ] && onednn=1
+  onednn="${TF_ENABLE_ONEDNN_OPTS:-$onednn}"
+  echo "=== TensorFlow $version (TF_ENABLE_ONEDNN_OPTS=$onednn) ==="
   (
     set -e
+    export TF_ENABLE_ONEDNN_OPTS="$onednn"
     if [ "$version" = 2.21 ]; then
       source "$HERE/setup_env.sh" test-tf2.21.txt .venv
       cd "$ROOT"
@@ -31,13 +43,26 @@ run_leg() {
         TF_BN_COMPAT_BAZEL_LIB="$(bash custom_ops/bazel_build.sh)"
         export TF_BN_COMPAT_BAZEL_LIB
       fi
+      "$PYTHON" -m pytest "$@"
     else
-      export TF_BN_COMPAT_OPS_LIBRARY
+      # Only the framework-free kernel libraries from the tree (the ctypes
+      # tests load them), with objects under build/tf$version/.
+      export TF_BN_COMPAT_OPS_LIBRARY TF_BN_COMPAT_BUILD_ARGS=--kernels-only
       TF_BN_COMPAT_OPS_LIBRARY="$(cd "$HERE/.." && pwd)/build/tf$version/_tf_bn_compat_ops.so"
       source "$HERE/setup_env.sh" "test-tf$version.txt" ".venv-tf$version"
-      cd "$ROOT"
+      unset TF_BN_COMPAT_OPS_LIBRARY TF_BN_COMPAT_BUILD_ARGS PYTHONPATH
+      echo "[test] pip install $ROOT (the installed leg)"
+      "$PYTHON" -m pip install --quiet --disable-pip-version-check "$ROOT"
+      export TF_BN_COMPAT_CACHE_DIR="$ROOT/build/cache-tf$version"
+      export TF_BN_COMPAT_EXPECT_INSTALLED=1
+      # Outside the tree, with a configuration that leaves the repository off
+      # sys.path: the tests import the installed copy.
+      RUN_DIR="$(mktemp -d)"
+      trap 'rm -rf "$RUN_DIR"' EXIT
+      cd "$RUN_DIR"
+      "$PYTHON" -m pytest -c "$ROOT/tests/installed.ini" \
+        --rootdir "$ROOT/tests" "$ROOT/tests" "$@"
     fi
-    "$PYTHON" -m pytest "$@"
   )
 }
 

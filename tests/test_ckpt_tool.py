@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import ckpt_graphs
+import package_env
 import parity
 from tf_bn_compat.ckpt import __main__ as cli
 from tf_bn_compat.ckpt import diff as diff_lib
@@ -73,11 +74,10 @@ def _corrupt_copy(prefix, tmp_path, suffix, content):
 
 
 def _cli(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-             PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+  env = package_env.child_env(PYTHONPATH=package_env.pythonpath(TESTS))
   return subprocess.run([sys.executable, "-m", "tf_bn_compat.ckpt"] +
                         list(args), capture_output=True, text=True, env=env,
-                        cwd=ROOT, timeout=120, check=False)
+                        cwd=TESTS, timeout=120, check=False)
 
 
 def _error_lines(stderr):

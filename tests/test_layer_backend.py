@@ -1,6 +1,5 @@
 """The layer's fused path runs on our compiled op; the fallback is explicit."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -8,9 +7,8 @@ import textwrap
 import pytest
 import tensorflow as tf
 
+import package_env
 import parity
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _op_types(config, backend, monkeypatch, rank=4):
@@ -47,9 +45,7 @@ def test_composite_layers_use_no_fused_op(monkeypatch):
 
 
 def _run_script(code, **env_overrides):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_overrides)
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [ROOT, env.get("PYTHONPATH")] if p)
+  env = package_env.child_env(**env_overrides)
   return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                         capture_output=True, text=True, env=env, timeout=300,
                         check=False)

@@ -1,11 +1,12 @@
 """`patch_tf` lets an unchanged TF1 script run on TensorFlow 2.16+."""
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import tensorflow as tf
+
+import package_env
 
 LEGACY_SCRIPT = textwrap.dedent("""
     import numpy as np
@@ -29,19 +30,23 @@ LEGACY_SCRIPT = textwrap.dedent("""
 
 def test_patch_points_tf_layers_at_ours():
   import tf_bn_compat  # pylint: disable=g-import-not-at-top
+  native = tf.compat.v1.layers
   module = tf_bn_compat.patch_tf()
-  assert module.BatchNormalization is tf_bn_compat.layers.BatchNormalization
-  assert (tf.compat.v1.layers.batch_normalization is
-          tf_bn_compat.layers.batch_normalization)
+  try:
+    assert module.BatchNormalization is tf_bn_compat.layers.BatchNormalization
+    assert (tf.compat.v1.layers.batch_normalization is
+            tf_bn_compat.layers.batch_normalization)
+    assert tf.compat.v1.layers.conv2d is tf_bn_compat.layers.conv2d
+  finally:
+    # Later tests use TF's own layers as their reference (TF 2.15).
+    tf_bn_compat.unpatch_tf()
+  assert tf.compat.v1.layers is native
 
 
 def test_unchanged_legacy_script_runs(tmp_path):
   script = tmp_path / "legacy.py"
   script.write_text(LEGACY_SCRIPT)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env["PYTHONPATH"] = os.pathsep.join(
-      p for p in [root, env.get("PYTHONPATH")] if p)
+  env = package_env.child_env()
   result = subprocess.run([sys.executable, str(script)], capture_output=True,
                           text=True, env=env, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

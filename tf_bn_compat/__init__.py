@@ -4,7 +4,8 @@
 `tf_bn_compat.layers.batch_normalization` behave as TF1's
 `tf.compat.v1.layers` versions (variables, collections, checkpoints);
 `tf_bn_compat.ops.fused_batch_norm` is `tf.compat.v1.nn.fused_batch_norm` on
-this package's op; `tf_bn_compat.patch_tf()` redirects `tf.compat.v1.layers`.
+this package's op; `tf_bn_compat.patch_tf()` makes `tf.compat.v1.layers` this
+package's layers (all of TF1's), `tf_bn_compat.unpatch_tf()` undoes it.
 
 Submodules load on first use, so that command-line tools of the package
 (`python -m tf_bn_compat.ckpt`) can configure TensorFlow's logging before
@@ -15,12 +16,12 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "ops", "patch_tf", "__version__"]
+__all__ = ["layers", "ops", "patch_tf", "unpatch_tf", "__version__"]
 
 
 def __getattr__(name):
   if name in ("layers", "ops"):
     return importlib.import_module("tf_bn_compat." + name)
-  if name == "patch_tf":
-    return importlib.import_module("tf_bn_compat.patch").patch_tf
+  if name in ("patch_tf", "unpatch_tf"):
+    return getattr(importlib.import_module("tf_bn_compat.patch"), name)
   raise AttributeError("module 'tf_bn_compat' has no attribute %r" % name)

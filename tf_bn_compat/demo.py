@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 import tf_bn_compat
+from tf_bn_compat import platform_support
 from tf_bn_compat.ops import _library
 
 FLAGS = flags.FLAGS
@@ -42,6 +43,19 @@ flags.DEFINE_integer("log_every", 50, "Print progress every this many steps.")
 flags.DEFINE_string("model_dir", None,
                     "Where to write the checkpoint (default: a temp dir).")
 flags.DEFINE_integer("seed", 0, "Seed of the data and the weights.")
+
+
+def _data_format_runs_here(data_format):
+  """Refuses NCHW at flag parsing where TF cannot train NCHW convolutions."""
+  if data_format != "NCHW":
+    return True
+  reason = platform_support.nchw_conv_unsupported_reason()
+  if reason:
+    raise flags.ValidationError("--data_format=NCHW cannot run here: " + reason)
+  return True
+
+
+flags.register_validator("data_format", _data_format_runs_here)
 
 IMAGE_SIZE = 16
 NUM_CLASSES = 4

@@ -1,51 +1,256 @@
-"""`patch_tf`: makes TF1 scripts' batch normalization calls resolve to ours."""
+"""`patch_tf` / `unpatch_tf`: `tf.compat.v1.layers` resolves to this package.
 
+TensorFlow keeps its `compat.v1` namespace in several module objects:
+`tensorflow._api.v2.compat.v1` (what `tf.compat.v1` is after
+`import tensorflow`), a second copy made by `import tensorflow.compat.v1`,
+`tf.compat.v1.compat.v1`, `tf.compat.v2.compat.v1`, and `layers` submodules
+(`tensorflow.compat.v1.layers`, `tensorflow._api.v2.compat.v1.layers`). On
+Keras 3 each `layers` attribute is a lazy loader that raises "not available
+with Keras 3". The patch
+
+* points the `layers` attribute of every loaded `compat.v1` module, and the
+  `sys.modules` entries of every `compat.v1.layers` module, at one module of
+  this package's layers (TF's public names exactly);
+* writes those names into the replaced objects too, so that a reference
+  taken before the patch (`from tensorflow.compat.v1 import layers`) works;
+* stays in `sys.meta_path` until `unpatch_tf()`, so that `compat.v1`
+  modules TensorFlow creates later (a first `import tensorflow.compat.v1`,
+  `import tensorflow.compat.v1.layers`) are patched as they load.
+
+`tf.keras` and Keras 3 are not touched: Keras 3 layers keep working beside
+TF1 layers in the same process.
+"""
+
+import importlib.abc
+import importlib.machinery
 import sys
 import types
 
-import tensorflow as tf
+from tf_bn_compat import layers as _layers
 
-from tf_bn_compat import layers
-
-_PATCHED_NAMES = {
-    "BatchNormalization": layers.BatchNormalization,
-    "BatchNorm": layers.BatchNormalization,
-    "batch_normalization": layers.batch_normalization,
-    "batch_norm": layers.batch_normalization,
-}
+_MISSING = object()
+_PARENT_SUFFIX = "compat.v1"
+_LAYERS_SUFFIX = "compat.v1.layers"
+_EXPERIMENTAL_SUFFIX = "compat.v1.layers.experimental"
 
 
-class _PatchedLayersModule(types.ModuleType):
-  """`tf.compat.v1.layers` with our batch normalization in it.
+def _make_layers_module():
+  experimental = types.ModuleType(
+      "tensorflow.compat.v1.layers.experimental",
+      "Keras-style variable management (tf_bn_compat).")
+  experimental.keras_style_scope = _layers.experimental.keras_style_scope
+  experimental.set_keras_style = _layers.experimental.set_keras_style
+  module = types.ModuleType(
+      "tensorflow.compat.v1.layers",
+      "TF1's layers, from tf_bn_compat (see tf_bn_compat.patch_tf).")
+  for name in _layers.TF_PUBLIC_NAMES:
+    setattr(module, name, getattr(_layers, name))
+  module.experimental = experimental
+  module.__path__ = []  # A package, so that `.experimental` imports.
+  module.__all__ = sorted(_layers.TF_PUBLIC_NAMES)
+  return module
 
-  Other names are looked up on the module it replaces, so they behave as
-  before (on Keras 3, the same "not available" error).
+
+LAYERS_MODULE = _make_layers_module()
+
+
+class _Attributes(object):
+  """Sets and restores attributes without triggering TF's lazy loading.
+
+  TF's module wrappers are written through `setattr` (which keeps their
+  caches right); anything else, lazy loaders included (whose `setattr`
+  would import the module they stand for), through its `__dict__`.
   """
 
-  def __init__(self, original):
-    super().__init__("tensorflow.compat.v1.layers")
-    self.__dict__.update(_PATCHED_NAMES)
-    self._tf_bn_compat_original = original
+  def __init__(self):
+    self._saved = []
 
-  def __getattr__(self, name):
-    return getattr(self.__dict__["_tf_bn_compat_original"], name)
+  @staticmethod
+  def _namespace(obj):
+    wrapped = vars(obj).get("_tfmw_wrapped_module")
+    return vars(wrapped) if wrapped is not None else vars(obj)
+
+  def set(self, obj, name, value):
+    namespace = self._namespace(obj)
+    old = namespace.get(name, _MISSING)
+    if old is value:
+      return
+    self._saved.append((obj, name, old))
+    self._write(obj, name, value)
+
+  @staticmethod
+  def _write(obj, name, value):
+    wrapper = "_tfmw_wrapped_module" in vars(obj)
+    if value is _MISSING:
+      if wrapper:
+        delattr(obj, name)
+      else:
+        vars(obj).pop(name, None)
+    elif wrapper:
+      setattr(obj, name, value)
+    else:
+      vars(obj)[name] = value
+
+  def restore(self):
+    while self._saved:
+      obj, name, old = self._saved.pop()
+      self._write(obj, name, old)
+
+
+class _ModulesEntries(object):
+  """Sets and restores `sys.modules` entries."""
+
+  def __init__(self):
+    self._saved = []
+
+  def set(self, key, module):
+    old = sys.modules.get(key, _MISSING)
+    if old is module:
+      return
+    self._saved.append((key, old))
+    sys.modules[key] = module
+
+  def restore(self):
+    while self._saved:
+      key, old = self._saved.pop()
+      if old is _MISSING:
+        sys.modules.pop(key, None)
+      else:
+        sys.modules[key] = old
+
+
+class _State(object):
+  active = False
+  attributes = _Attributes()
+  modules = _ModulesEntries()
+  finder = None
+
+
+def _is_tf(name):
+  return name == "tensorflow" or name.startswith("tensorflow.")
+
+
+def _replace_layers_object(original):
+  """Writes our names into a `layers` object that references may still hold."""
+  if original is _MISSING or original is LAYERS_MODULE or not isinstance(
+      original, types.ModuleType):
+    return
+  for name in LAYERS_MODULE.__all__:
+    _State.attributes.set(original, name, getattr(LAYERS_MODULE, name))
+
+
+def _patch_parent(module):
+  """Points a `compat.v1` module's `layers` attribute at our module."""
+  original = _Attributes._namespace(module).get("layers", _MISSING)  # pylint: disable=protected-access
+  _replace_layers_object(original)
+  _State.attributes.set(module, "layers", LAYERS_MODULE)
+
+
+def _patch_module_entry(key, module):
+  if key.endswith(_LAYERS_SUFFIX):
+    _replace_layers_object(module)
+    _State.modules.set(key, LAYERS_MODULE)
+  elif key.endswith(_EXPERIMENTAL_SUFFIX):
+    _State.modules.set(key, LAYERS_MODULE.experimental)
+  elif key.endswith(_PARENT_SUFFIX):
+    _patch_parent(module)
+
+
+def _patch_loaded_modules():
+  for key, module in list(sys.modules.items()):
+    if _is_tf(key) and module is not None:
+      _patch_module_entry(key, module)
+
+
+class _PatchingLoader(importlib.abc.Loader):
+  """Runs TF's loader of a `compat.v1` module, then patches the module."""
+
+  def __init__(self, loader):
+    self._loader = loader
+
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
+
+  def exec_module(self, module):
+    self._loader.exec_module(module)
+    if _State.active:
+      _patch_parent(sys.modules.get(module.__name__, module))
+
+
+class _LayersLoader(importlib.abc.Loader):
+  """Loads our layers module (or its `experimental`) under TF's name."""
+
+  def __init__(self, module):
+    self._module = module
+
+  def create_module(self, spec):
+    return self._module
+
+  def exec_module(self, module):
+    pass
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+  """Patches `compat.v1` modules that TensorFlow loads after the patch."""
+
+  def find_spec(self, fullname, path, target=None):
+    if not _State.active or not _is_tf(fullname):
+      return None
+    if fullname.endswith(_LAYERS_SUFFIX):
+      return importlib.machinery.ModuleSpec(
+          fullname, _LayersLoader(LAYERS_MODULE), is_package=True)
+    if fullname.endswith(_EXPERIMENTAL_SUFFIX):
+      return importlib.machinery.ModuleSpec(
+          fullname, _LayersLoader(LAYERS_MODULE.experimental))
+    if not fullname.endswith(_PARENT_SUFFIX):
+      return None
+    for finder in sys.meta_path:
+      if finder is self or not hasattr(finder, "find_spec"):
+        continue
+      spec = finder.find_spec(fullname, path, target)
+      if spec is not None:
+        if spec.loader is not None:
+          spec.loader = _PatchingLoader(spec.loader)
+        return spec
+    return None
 
 
 def patch_tf():
-  """Points `tf.compat.v1.layers` batch normalization names at this package.
+  """Makes `tf.compat.v1.layers` this package's TF1 layers.
 
-  After the call, unchanged legacy code using
-  `tf.compat.v1.layers.BatchNormalization` or
-  `tf.compat.v1.layers.batch_normalization` (which raise on TF 2.16+) builds
-  this package's layer. Calling it again is harmless.
+  After the call, unchanged TF1 code using `tf.compat.v1.layers.*` (which
+  raise "not available with Keras 3" on TF 2.16+) builds this package's
+  layers, whatever the import style (`import tensorflow as tf`,
+  `import tensorflow.compat.v1 as tf`, `from tensorflow.compat.v1 import
+  layers`, before or after this call). `tf.keras` and Keras 3 are left as
+  they are. Calling it again is harmless; `unpatch_tf()` undoes it.
 
   Returns:
-    The patched module, now `tf.compat.v1.layers`.
+    The module now at `tf.compat.v1.layers`.
   """
-  current = tf.compat.v1.__dict__.get("layers")
-  if isinstance(current, _PatchedLayersModule):
-    return current
-  patched = _PatchedLayersModule(current)
-  setattr(tf.compat.v1, "layers", patched)
-  sys.modules["tensorflow.compat.v1.layers"] = patched
-  return patched
+  if not _State.active:
+    _State.active = True
+    _State.finder = _Finder()
+    sys.meta_path.insert(0, _State.finder)
+    _patch_loaded_modules()
+  return LAYERS_MODULE
+
+
+def unpatch_tf():
+  """Undoes `patch_tf()`: TensorFlow's own `tf.compat.v1.layers` is back.
+
+  Harmless when not patched.
+  """
+  if not _State.active:
+    return
+  _State.active = False
+  if _State.finder in sys.meta_path:
+    sys.meta_path.remove(_State.finder)
+  _State.finder = None
+  _State.attributes.restore()
+  _State.modules.restore()
+
+
+def is_patched():
+  """Whether `patch_tf()` is in effect."""
+  return _State.active

@@ -14,13 +14,17 @@
 #include <vector>
 
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_levels.h"
 #include "bn_cpu_scratch.h"
 #include "bn_cpu_stream.h"
 #include "bn_dtype.h"
+#include "bn_fma.h"
+#include "bn_isa.h"
 #include "bn_kernels.h"
 #include "bn_validate.h"
+#include "bn_vec.h"
 
-namespace bn {
+BN_ISA_BEGIN
 namespace {
 
 // Channels last: dx = a * dy + (b * (x - mean) + d) along a row, with
@@ -31,7 +35,7 @@ inline void GradRowTail(const float* dy, const float* x, float* dx, int64_t len,
                         const float* __restrict__ b,
                         const float* __restrict__ d) {
   for (int64_t k = 0; k < len; ++k) {
-    dx[k] = a[k] * dy[k] + (b[k] * (x[k] - mean[k]) + d[k]);
+    dx[k] = MulAdd(a[k], dy[k], MulAdd(b[k], x[k] - mean[k], d[k]));
   }
 }
 
@@ -41,9 +45,10 @@ inline void GradRow(const T* dy, const T* x, T* dx, int64_t len,
                     const float* d) {
   int64_t k = 0;
   for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
-    Store8(dx + k, Load8(a + k) * Load8(dy + k) +
-                       (Load8(b + k) * (Load8(x + k) - Load8(mean + k)) +
-                        Load8(d + k)));
+    StoreV(dx + k,
+           MulAdd(LoadV(a + k), LoadV(dy + k),
+                  MulAdd(LoadV(b + k), LoadV(x + k) - LoadV(mean + k),
+                         LoadV(d + k))));
   }
   if constexpr (kIsFloat<T>) {
     GradRowTail(dy + k, x + k, dx + k, len - k, mean + k, a + k, b + k, d + k);
@@ -57,26 +62,25 @@ inline void GradRow(const T* dy, const T* x, T* dx, int64_t len,
 }
 
 #if BN_STREAMING_STORES
-// dx = a * dy + (b * (x - mean) + d) with 8-wide streaming stores where dx
-// is 32-byte aligned (see bn_cpu_stream.h), rounded as the compiler's
-// contracted FMA loop. The coefficients advance by `step` floats per vector
-// (1: per-channel arrays, channels last; 0: one channel's scalars).
-// Returns how many elements it wrote.
+// dx = a * dy + (b * (x - mean) + d) with streaming stores where dx is
+// aligned (see bn_cpu_stream.h), rounded as the scalar loop. The
+// coefficients advance by `step` floats per element (1: per-channel arrays,
+// channels last; 0: one channel's scalars). Returns how many elements it
+// wrote.
 inline int64_t GradStream(const float* dy, const float* x, float* dx,
                           int64_t len, const float* mean, const float* a,
                           const float* b, const float* d, int step) {
   if (!StreamAligned(dx)) return 0;
   auto coef = [step](const float* v, int64_t at) {
-    return step ? _mm256_loadu_ps(v + at) : _mm256_set1_ps(*v);
+    return step ? LoadV(v + at) : SplatV(*v);
   };
   int64_t t = 0;
   for (; t + kVector <= len; t += kVector) {
     const int64_t c = t * step;
-    const __m256 xc = _mm256_sub_ps(_mm256_loadu_ps(x + t), coef(mean, c));
-    const __m256 inner = _mm256_fmadd_ps(coef(b, c), xc, coef(d, c));
-    _mm256_stream_ps(dx + t,
-                     _mm256_fmadd_ps(coef(a, c), _mm256_loadu_ps(dy + t),
-                                     inner));
+    StreamV(dx + t,
+            MulAdd(coef(a, c), LoadV(dy + t),
+                   MulAdd(coef(b, c), LoadV(x + t) - coef(mean, c),
+                          coef(d, c))));
   }
   return t;
 }
@@ -85,15 +89,19 @@ inline int64_t GradStream(const float* dy, const float* x, float* dx,
 // Channels first: the same along one channel's run.
 inline void GradRunTail(const float* dy, const float* x, float* dx, int64_t len,
                         float mean, float a, float b, float d) {
-  for (int64_t t = 0; t < len; ++t) dx[t] = a * dy[t] + (b * (x[t] - mean) + d);
+  for (int64_t t = 0; t < len; ++t) {
+    dx[t] = MulAdd(a, dy[t], MulAdd(b, x[t] - mean, d));
+  }
 }
 
 template <typename T>
 inline void GradRun(const T* dy, const T* x, T* dx, int64_t len, float mean,
                     float a, float b, float d) {
   int64_t t = 0;
+  const FloatV va = SplatV(a), vb = SplatV(b), vd = SplatV(d);
   for (; !kIsFloat<T> && t + kVector <= len; t += kVector) {
-    Store8(dx + t, a * Load8(dy + t) + (b * (Load8(x + t) - mean) + d));
+    StoreV(dx + t,
+           MulAdd(va, LoadV(dy + t), MulAdd(vb, LoadV(x + t) - mean, vd)));
   }
   if constexpr (kIsFloat<T>) {
     GradRunTail(dy + t, x + t, dx + t, len - t, mean, a, b, d);
@@ -174,17 +182,16 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
 }
 
 }  // namespace
-}  // namespace bn
+BN_ISA_END
 
-extern "C" int bn_cpu_backward(const void* dy, const void* x, int dtype,
-                               int layout, int64_t n, int64_t c, int64_t s,
-                               const float* scale, const float* mean,
-                               const float* variance_or_inv_std, float epsilon,
-                               int is_training, void* dx, float* dscale,
-                               float* doffset, bn_parallel_for_fn parallel_for,
-                               void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_backward)(
+    const void* dy, const void* x, int dtype, int layout, int64_t n, int64_t c,
+    int64_t s, const float* scale, const float* mean,
+    const float* variance_or_inv_std, float epsilon, int is_training, void* dx,
+    float* dscale, float* doffset, bn_parallel_for_fn parallel_for,
+    void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
   if (status != BN_OK) return status;
   if (c > 0 && (scale == nullptr || mean == nullptr ||
                 variance_or_inv_std == nullptr || dscale == nullptr ||
@@ -201,7 +208,8 @@ extern "C" int bn_cpu_backward(const void* dy, const void* x, int dtype,
   try {
     std::vector<float> inv_std(variance_or_inv_std, variance_or_inv_std + c);
     if (!is_training) {
-      status = bn_cpu_inv_std(variance_or_inv_std, c, epsilon, inv_std.data());
+      status = BN_ISA_ENTRY(bn_cpu_inv_std)(variance_or_inv_std, c, epsilon,
+                                            inv_std.data());
       if (status != BN_OK) return status;
     }
     const bn::BlockPlan plan(layout, n, c, s);

@@ -29,9 +29,13 @@
 #include <type_traits>
 
 #include "bn_dtype.h"
+#include "bn_fma.h"
+#include "bn_isa.h"
 #include "bn_kernels.h"
+#include "bn_vec.h"
+#include "bn_vec8.h"
 
-namespace bn {
+BN_ISA_BEGIN
 
 // About 32K elements (128 KiB of float) per block: big enough to amortize
 // scheduling and merging, small enough to spread a batch over many threads.
@@ -42,8 +46,8 @@ constexpr int64_t kBlockElements = int64_t{1} << 15;
 // (7x7) do not pay a channel's setup and final sum every few elements.
 constexpr int64_t kMinPerChannel = 64;
 constexpr int64_t kMinPerChannelFirst = 256;
-// Independent accumulators of a channels-first reduction: four AVX vectors,
-// enough to hide the add latency; combined in a fixed order.
+// Independent accumulators of a channels-first reduction: four Float8
+// vectors, enough to hide the add latency; combined in a fixed order.
 constexpr int kLanes = 32;
 // Rough cost of one element in cycles, for the parallel-for's sharding.
 constexpr int64_t kCostPerElement = 4;
@@ -217,12 +221,12 @@ void ForEachRun(const BlockPlan& p, const Block& blk, F&& f) {
 
 // ---- Tails of fewer than kVector elements ---------------------------------
 //
-// The elementwise loops below run a half or bfloat16 array through Load8 /
-// Store8, 8 elements at a time, and the rest through the scalar loop on
-// float that a float array takes whole (the compiler vectorizes it, which
-// measured as fast as Load8 on float). A tail is copied to float for it, so
-// every element type gets exactly the float arithmetic: the compiler fuses
-// and vectorizes a scalar loop differently per element type.
+// The elementwise loops below run a half or bfloat16 array through LoadV /
+// StoreV, kVector elements at a time, and the rest through the scalar loop
+// on float that a float array takes whole (the compiler vectorizes it, which
+// measured as fast as LoadV on float). A tail is copied to float for it, so
+// every element type gets exactly the float arithmetic. Element by element
+// the arithmetic is the same at every vector width (bn_fma.h).
 template <typename T>
 constexpr bool kIsFloat = std::is_same<T, float>::value;
 
@@ -271,7 +275,7 @@ inline void AccumulateRowsTail(const float* x1, const float* __restrict__ c1,
     for (int r = 0; r < kRows; ++r) {
       const float u = x1[r * stride + k] - c1[k];
       a += u;
-      b += u * (kSquare ? u : x2[r * stride + k] - c2[k]);
+      b = MulAdd(u, kSquare ? u : x2[r * stride + k] - c2[k], b);
     }
     sum_a[k] = a;
     sum_b[k] = b;
@@ -286,14 +290,15 @@ inline void AccumulateRows(const T* x1, const float* __restrict__ c1,
                            float* __restrict__ sum_b) {
   int64_t k = 0;
   for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
-    Float8 a = Load8(sum_a + k), b = Load8(sum_b + k);
+    FloatV a = LoadV(sum_a + k), b = LoadV(sum_b + k);
     for (int r = 0; r < kRows; ++r) {
-      const Float8 u = Load8(x1 + r * stride + k) - Load8(c1 + k);
+      const FloatV u = LoadV(x1 + r * stride + k) - LoadV(c1 + k);
       a += u;
-      b += u * (kSquare ? u : Load8(x2 + r * stride + k) - Load8(c2 + k));
+      b = MulAdd(u, kSquare ? u : LoadV(x2 + r * stride + k) - LoadV(c2 + k),
+                 b);
     }
-    Store8(sum_a + k, a);
-    Store8(sum_b + k, b);
+    StoreV(sum_a + k, a);
+    StoreV(sum_b + k, b);
   }
   if constexpr (kIsFloat<T>) {
     AccumulateRowsTail<kRows, kSquare>(x1 + k, c1 + k, x2 + k, c2 + k, stride,
@@ -311,11 +316,13 @@ inline void AccumulateRows(const T* x1, const float* __restrict__ c1,
 // vectors, plus one double scalar sum. A run is cut into stretches of at most
 // kFlushTerms - 1 lane groups; of a stretch, whole groups of kLanes go lane
 // by lane, the remaining whole vectors to vectors 0, 1, ... and the last
-// (len % kVector) elements to the scalar. Before a lane would exceed
+// (len % 8) elements to the scalar. Before a lane would exceed
 // kFlushTerms terms, the lanes are summed (a tree, in float) into a double.
 // Everything is in a fixed order, so results depend only on the run lengths.
-constexpr int kLaneVectors = kLanes / kVector;
-static_assert(kLanes % kVector == 0, "whole lane vectors");
+// The order is that of Float8 at every level, whatever its widest vector, so
+// that the avx2 and avx512 levels give the same sums.
+constexpr int kLaneVectors = kLanes / kVector8;
+static_assert(kLanes % kVector8 == 0, "whole lane vectors");
 
 struct Lanes {
   Float8 a[kLaneVectors] = {};
@@ -348,11 +355,11 @@ struct Lanes {
     int64_t t = 0;
     for (; t + kLanes <= len; t += kLanes) {
       for (int v = 0; v < kLaneVectors; ++v) {
-        const Float8 u = Load8(x1 + t + v * kVector) - c1;
-        Term(u, kSquare ? u : Load8(x2 + t + v * kVector) - c2, v);
+        const Float8 u = Load8(x1 + t + v * kVector8) - c1;
+        Term(u, kSquare ? u : Load8(x2 + t + v * kVector8) - c2, v);
       }
     }
-    for (int v = 0; t + kVector <= len; t += kVector, ++v) {
+    for (int v = 0; t + kVector8 <= len; t += kVector8, ++v) {
       const Float8 u = Load8(x1 + t) - c1;
       Term(u, kSquare ? u : Load8(x2 + t) - c2, v);
     }
@@ -372,13 +379,13 @@ struct Lanes {
     for (int64_t t = 0; t < len; ++t) {
       const float u = x1[t] - c1;
       tail_a += u;
-      tail_b += u * (kSquare ? u : x2[t] - c2);
+      tail_b = MulAdd(u, kSquare ? u : x2[t] - c2, tail_b);
     }
   }
 
   void Term(Float8 u, Float8 w, int v) {
     a[v] += u;
-    b[v] += u * w;
+    b[v] = MulAdd(u, w, b[v]);
   }
 
   void Flush() {
@@ -389,7 +396,7 @@ struct Lanes {
   }
 
   static float TreeSum(const Float8* v) {
-    static_assert(kLaneVectors == 4 && kVector == 8, "the tree below");
+    static_assert(kLaneVectors == 4 && kVector8 == 8, "the tree below");
     const Float8 s = (v[0] + v[1]) + (v[2] + v[3]);
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
   }
@@ -479,6 +486,6 @@ void ReduceBlocks(const BlockPlan& p, const T* x1, const float* c1,
   }
 }
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_CPU_BLOCKS_H_

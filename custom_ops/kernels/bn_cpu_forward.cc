@@ -6,9 +6,12 @@
 #include <limits>
 #include <vector>
 
+#include "bn_cpu_levels.h"
+#include "bn_isa.h"
 #include "bn_kernels.h"
 #include "bn_validate.h"
 
+BN_ISA_BEGIN
 namespace {
 
 // out = (1 - f) * running + f * batch, the moving-average update that
@@ -30,33 +33,17 @@ void CopyOrSkip(const float* from, int64_t c, float* to) {
 }
 
 }  // namespace
+BN_ISA_END
 
-extern "C" const char* bn_status_string(int status) {
-  switch (status) {
-    case BN_OK: return "ok";
-    case BN_ERR_NULL_POINTER: return "a required pointer is NULL";
-    case BN_ERR_BAD_SIZE: return "negative or overflowing size";
-    case BN_ERR_BAD_LAYOUT: return "unknown layout";
-    case BN_ERR_BAD_DTYPE: return "unknown dtype";
-    case BN_ERR_BAD_EPSILON: return "epsilon must be finite and >= 0";
-    case BN_ERR_BAD_FACTOR: return "exponential_avg_factor must be finite";
-    case BN_ERR_OUT_OF_MEMORY: return "out of host memory";
-    case BN_ERR_CUDA: return "CUDA launch failed";
-    default: return "unknown status";
-  }
-}
-
-extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
-                              int64_t n, int64_t c, int64_t s,
-                              const float* scale, const float* offset,
-                              const float* mean_in, const float* var_in,
-                              float epsilon, float exponential_avg_factor,
-                              int is_training, float* batch_mean,
-                              float* batch_var, float* saved_mean,
-                              float* saved_inv_std,
-                              bn_parallel_for_fn parallel_for, void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(
+    const void* x, void* y, int dtype, int layout, int64_t n, int64_t c,
+    int64_t s, const float* scale, const float* offset, const float* mean_in,
+    const float* var_in, float epsilon, float exponential_avg_factor,
+    int is_training, float* batch_mean, float* batch_var, float* saved_mean,
+    float* saved_inv_std, bn_parallel_for_fn parallel_for, void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
+                                    exponential_avg_factor, &total);
   if (status != BN_OK) return status;
   const float f = exponential_avg_factor;
   const bool needs_running = !is_training || f != 1.0f;
@@ -69,34 +56,35 @@ extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
   try {
     std::vector<float> mean(c), inv_std(c), var_unbiased(c);
     if (is_training) {
-      status = bn_cpu_stats(x, dtype, layout, n, c, s, epsilon, mean.data(),
-                            nullptr, var_unbiased.data(), inv_std.data(),
-                            parallel_for, pf_ctx);
+      status = BN_ISA_ENTRY(bn_cpu_stats)(
+          x, dtype, layout, n, c, s, epsilon, mean.data(), nullptr,
+          var_unbiased.data(), inv_std.data(), parallel_for, pf_ctx);
       if (status != BN_OK) return status;
       // An empty batch leaves NaN statistics even when f != 1 (as TF does).
       if (f != 1.0f && n * s > 0) {
-        Blend(mean_in, mean.data(), f, c, batch_mean);
-        Blend(var_in, var_unbiased.data(), f, c, batch_var);
+        bn::Blend(mean_in, mean.data(), f, c, batch_mean);
+        bn::Blend(var_in, var_unbiased.data(), f, c, batch_var);
       } else {
-        CopyOrSkip(mean.data(), c, batch_mean);
-        CopyOrSkip(var_unbiased.data(), c, batch_var);
+        bn::CopyOrSkip(mean.data(), c, batch_mean);
+        bn::CopyOrSkip(var_unbiased.data(), c, batch_var);
       }
     } else {
-      CopyOrSkip(mean_in, c, mean.data());
-      status = bn_cpu_inv_std(var_in, c, epsilon, inv_std.data());
+      bn::CopyOrSkip(mean_in, c, mean.data());
+      status = BN_ISA_ENTRY(bn_cpu_inv_std)(var_in, c, epsilon, inv_std.data());
       if (status != BN_OK) return status;
       if (n * s > 0) {
-        CopyOrSkip(mean_in, c, batch_mean);
-        CopyOrSkip(var_in, c, batch_var);
+        bn::CopyOrSkip(mean_in, c, batch_mean);
+        bn::CopyOrSkip(var_in, c, batch_var);
       } else {  // TF reports NaN statistics for an empty batch here too.
-        FillNan(batch_mean, c);
-        FillNan(batch_var, c);
+        bn::FillNan(batch_mean, c);
+        bn::FillNan(batch_var, c);
       }
     }
-    CopyOrSkip(mean.data(), c, saved_mean);
-    CopyOrSkip(inv_std.data(), c, saved_inv_std);
-    return bn_cpu_transform(x, y, dtype, layout, n, c, s, scale, offset,
-                            mean.data(), inv_std.data(), parallel_for, pf_ctx);
+    bn::CopyOrSkip(mean.data(), c, saved_mean);
+    bn::CopyOrSkip(inv_std.data(), c, saved_inv_std);
+    return BN_ISA_ENTRY(bn_cpu_transform)(x, y, dtype, layout, n, c, s, scale,
+                                          offset, mean.data(), inv_std.data(),
+                                          parallel_for, pf_ctx);
   } catch (const std::exception&) {
     return BN_ERR_OUT_OF_MEMORY;
   }

@@ -15,7 +15,9 @@
 
 #include <memory>
 
-namespace bn {
+#include "bn_isa.h"
+
+BN_ISA_BEGIN
 
 constexpr int64_t kMaxKeptScratchBytes = int64_t{16} << 20;
 
@@ -73,6 +75,6 @@ class Scratch {
 // Block partials of the reductions (see bn_cpu_blocks.h).
 using ScratchDoubles = Scratch<double>;
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_CPU_SCRATCH_H_

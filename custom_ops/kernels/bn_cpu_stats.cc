@@ -16,13 +16,15 @@
 #include <vector>
 
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_levels.h"
 #include "bn_cpu_scratch.h"
 #include "bn_dtype.h"
+#include "bn_isa.h"
 #include "bn_kernels.h"
 #include "bn_merge.h"
 #include "bn_validate.h"
 
-namespace bn {
+BN_ISA_BEGIN
 namespace {
 
 template <typename T>
@@ -71,15 +73,14 @@ void FillNan(float* v, int64_t c) {
 }
 
 }  // namespace
-}  // namespace bn
+BN_ISA_END
 
-extern "C" int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n,
-                            int64_t c, int64_t s, float epsilon, float* mean,
-                            float* var_biased, float* var_unbiased,
-                            float* inv_std, bn_parallel_for_fn parallel_for,
-                            void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_stats)(
+    const void* x, int dtype, int layout, int64_t n, int64_t c, int64_t s,
+    float epsilon, float* mean, float* var_biased, float* var_unbiased,
+    float* inv_std, bn_parallel_for_fn parallel_for, void* pf_ctx) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
   if (status != BN_OK) return status;
   if (c > 0 && mean == nullptr) return BN_ERR_NULL_POINTER;
   if (total > 0 && x == nullptr) return BN_ERR_NULL_POINTER;

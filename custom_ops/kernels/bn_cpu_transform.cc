@@ -11,12 +11,16 @@
 #include <vector>
 
 #include "bn_cpu_blocks.h"
+#include "bn_cpu_levels.h"
 #include "bn_cpu_stream.h"
 #include "bn_dtype.h"
+#include "bn_fma.h"
+#include "bn_isa.h"
 #include "bn_kernels.h"
 #include "bn_validate.h"
+#include "bn_vec.h"
 
-namespace bn {
+BN_ISA_BEGIN
 namespace {
 
 // Channels last: y[k] = (x[k] - mean[k]) * alpha[k] + offset[k] along a row.
@@ -24,7 +28,9 @@ inline void AffineRowTail(const float* x, float* y, int64_t len,
                           const float* __restrict__ mean,
                           const float* __restrict__ alpha,
                           const float* __restrict__ offset) {
-  for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - mean[k]) * alpha[k] + offset[k];
+  for (int64_t k = 0; k < len; ++k) {
+    y[k] = MulAdd(x[k] - mean[k], alpha[k], offset[k]);
+  }
 }
 
 template <typename T>
@@ -32,8 +38,8 @@ inline void AffineRow(const T* x, T* y, int64_t len, const float* mean,
                       const float* alpha, const float* offset) {
   int64_t k = 0;
   for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
-    Store8(y + k, (Load8(x + k) - Load8(mean + k)) * Load8(alpha + k) +
-                      Load8(offset + k));
+    StoreV(y + k, MulAdd(LoadV(x + k) - LoadV(mean + k), LoadV(alpha + k),
+                         LoadV(offset + k)));
   }
   if constexpr (kIsFloat<T>) {
     AffineRowTail(x + k, y + k, len - k, mean + k, alpha + k, offset + k);
@@ -46,24 +52,23 @@ inline void AffineRow(const T* x, T* y, int64_t len, const float* mean,
 }
 
 #if BN_STREAMING_STORES
-// y = (x - mean) * alpha + offset with 8-wide streaming stores where y is
-// 32-byte aligned (see bn_cpu_stream.h); the same rounding as the
-// compiler's contracted FMA loop. Returns how many elements it wrote.
-// `mean`, `alpha`, `offset` advance by `step` floats per vector (1: per
-// channel arrays, channels last; 0: one channel's scalars broadcast).
+// y = (x - mean) * alpha + offset with streaming stores where y is aligned
+// (see bn_cpu_stream.h), rounded as the scalar loop. Returns how many
+// elements it wrote. `mean`, `alpha`, `offset` advance by `step` floats
+// per element (1: per channel arrays, channels last; 0: one channel's
+// scalars broadcast).
 inline int64_t AffineStream(const float* x, float* y, int64_t len,
                             const float* mean, const float* alpha,
                             const float* offset, int step) {
   if (!StreamAligned(y)) return 0;
+  auto coef = [step](const float* v, int64_t at) {
+    return step ? LoadV(v + at) : SplatV(*v);
+  };
   int64_t k = 0;
   for (; k + kVector <= len; k += kVector) {
     const int64_t c = k * step;
-    const __m256 m = step ? _mm256_loadu_ps(mean + c) : _mm256_set1_ps(*mean);
-    const __m256 a = step ? _mm256_loadu_ps(alpha + c) : _mm256_set1_ps(*alpha);
-    const __m256 o =
-        step ? _mm256_loadu_ps(offset + c) : _mm256_set1_ps(*offset);
-    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + k), m);
-    _mm256_stream_ps(y + k, _mm256_fmadd_ps(v, a, o));
+    StreamV(y + k, MulAdd(LoadV(x + k) - coef(mean, c), coef(alpha, c),
+                          coef(offset, c)));
   }
   return k;
 }
@@ -72,15 +77,16 @@ inline int64_t AffineStream(const float* x, float* y, int64_t len,
 // Channels first: the same along one channel's run.
 inline void AffineRunTail(const float* x, float* y, int64_t len, float mean,
                           float alpha, float offset) {
-  for (int64_t t = 0; t < len; ++t) y[t] = (x[t] - mean) * alpha + offset;
+  for (int64_t t = 0; t < len; ++t) y[t] = MulAdd(x[t] - mean, alpha, offset);
 }
 
 template <typename T>
 inline void AffineRun(const T* x, T* y, int64_t len, float mean, float alpha,
                       float offset) {
   int64_t t = 0;
+  const FloatV va = SplatV(alpha), vo = SplatV(offset);
   for (; !kIsFloat<T> && t + kVector <= len; t += kVector) {
-    Store8(y + t, (Load8(x + t) - mean) * alpha + offset);
+    StoreV(y + t, MulAdd(LoadV(x + t) - mean, va, vo));
   }
   if constexpr (kIsFloat<T>) {
     AffineRunTail(x + t, y + t, len - t, mean, alpha, offset);
@@ -125,11 +131,13 @@ void Transform(const T* x, T* y, const BlockPlan& p, const float* mean,
 }
 
 }  // namespace
-}  // namespace bn
+BN_ISA_END
 
-extern "C" int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
-                              float* inv_std) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_inv_std)(const float* variance, int64_t c,
+                                           float epsilon, float* inv_std) {
   if (c < 0) return BN_ERR_BAD_SIZE;
+  int status = bn::CheckEpsilon(epsilon);
+  if (status != BN_OK) return status;
   if (c > 0 && (variance == nullptr || inv_std == nullptr)) {
     return BN_ERR_NULL_POINTER;
   }
@@ -139,11 +147,10 @@ extern "C" int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
   return BN_OK;
 }
 
-extern "C" int bn_cpu_transform(const void* x, void* y, int dtype, int layout,
-                                int64_t n, int64_t c, int64_t s,
-                                const float* scale, const float* offset,
-                                const float* mean, const float* inv_std,
-                                bn_parallel_for_fn parallel_for, void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_transform)(
+    const void* x, void* y, int dtype, int layout, int64_t n, int64_t c,
+    int64_t s, const float* scale, const float* offset, const float* mean,
+    const float* inv_std, bn_parallel_for_fn parallel_for, void* pf_ctx) {
   int64_t total = 0;
   const int status = bn::CheckShape(dtype, layout, n, c, s, &total);
   if (status != BN_OK) return status;

@@ -459,7 +459,8 @@ extern "C" int bn_cuda_forward(const void* x, void* y, int dtype, int layout,
                                float* saved_inv_std, void* workspace,
                                void* stream) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
+                                    exponential_avg_factor, &total);
   if (status != BN_OK) return status;
   if (c == 0) return BN_OK;
   const bool needs_running = !is_training || exponential_avg_factor != 1.0f;
@@ -486,7 +487,7 @@ extern "C" int bn_cuda_backward(const void* dy, const void* x, int dtype,
                                 int is_training, void* dx, float* dscale,
                                 float* doffset, void* workspace, void* stream) {
   int64_t total = 0;
-  int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
   if (status != BN_OK) return status;
   if (c == 0) return BN_OK;
   if (scale == nullptr || mean == nullptr || variance_or_inv_std == nullptr ||

@@ -6,11 +6,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__F16C__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include "bn_intrinsics.h"
+#include "bn_isa.h"
 
-namespace bn {
+BN_ISA_BEGIN
 
 struct Half { uint16_t bits; };
 struct BFloat16 { uint16_t bits; };
@@ -86,75 +85,6 @@ template <> inline BFloat16 FromFloat<BFloat16>(float v) {
   return BFloat16{FloatToBFloat16(v)};
 }
 
-// ---- 8 elements at a time in float registers -----------------------------
-//
-// Float8 is an AVX register where the CPU has one (GCC/Clang vector
-// extension, portable code elsewhere). Load8 / Store8 convert on the way in
-// and out, so the kernels compute on registers with no float copy of a
-// half or bfloat16 tensor. Unaligned; Store8 rounds as FromFloat does.
-constexpr int64_t kVector = 8;
-typedef float Float8 __attribute__((vector_size(kVector * sizeof(float))));
-
-inline Float8 Load8(const float* p) {
-  Float8 v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void Store8(float* p, Float8 v) { memcpy(p, &v, sizeof(v)); }
-
-inline Float8 Load8(const Half* p) {
-#if defined(__F16C__)
-  return Float8(_mm256_cvtph_ps(
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-#else
-  Float8 v;
-  for (int i = 0; i < kVector; ++i) v[i] = ToFloat(p[i]);
-  return v;
-#endif
-}
-inline void Store8(Half* p, Float8 v) {
-#if defined(__F16C__)
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                   _mm256_cvtps_ph(__m256(v), _MM_FROUND_TO_NEAREST_INT));
-#else
-  for (int i = 0; i < kVector; ++i) p[i] = FromFloat<Half>(v[i]);
-#endif
-}
-
-inline Float8 Load8(const BFloat16* p) {
-#if defined(__AVX2__)
-  const __m256i wide = _mm256_cvtepu16_epi32(
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return Float8(_mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
-#else
-  Float8 v;
-  for (int i = 0; i < kVector; ++i) v[i] = ToFloat(p[i]);
-  return v;
-#endif
-}
-// FloatToBFloat16 on 8 lanes: round to nearest even, NaN made quiet.
-inline void Store8(BFloat16* p, Float8 v) {
-#if defined(__AVX2__)
-  const __m256i u = _mm256_castps_si256(__m256(v));
-  const __m256i high = _mm256_srli_epi32(u, 16);
-  const __m256i odd = _mm256_and_si256(high, _mm256_set1_epi32(1));
-  const __m256i rounded = _mm256_srli_epi32(
-      _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
-  const __m256i quiet_nan = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
-  // |u| > Inf as signed 32-bit integers: both sides are non-negative.
-  const __m256i is_nan = _mm256_cmpgt_epi32(
-      _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
-      _mm256_set1_epi32(0x7f800000));
-  const __m256i bits = _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
-  // Every lane is below 2^16, so the unsigned saturation is exact.
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                   _mm_packus_epi32(_mm256_castsi256_si128(bits),
-                                    _mm256_extracti128_si256(bits, 1)));
-#else
-  for (int i = 0; i < kVector; ++i) p[i] = FromFloat<BFloat16>(v[i]);
-#endif
-}
-
 // Calls f(T{}) with the element type named by a BN_DTYPE_* code.
 template <typename F>
 inline void DispatchDtype(int dtype, F&& f) {
@@ -165,6 +95,6 @@ inline void DispatchDtype(int dtype, F&& f) {
   }
 }
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_DTYPE_H_

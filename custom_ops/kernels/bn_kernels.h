@@ -10,9 +10,15 @@
  * reductions add short float sums into double.
  *
  * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
- * argument; none aborts. epsilon and exponential_avg_factor may be any float
- * (as in TensorFlow's FusedBatchNormV3): NaN and Inf go through the
- * arithmetic into the results.
+ * argument; none aborts.
+ *
+ * The CPU functions run the code of one instruction-set level (baseline
+ * x86-64, AVX2 + FMA + F16C, or AVX-512 F/BW/DQ/VL), chosen once per process
+ * at the first call: the best level this CPU and its OS support, or the one
+ * the environment variable TF_BN_COMPAT_ISA names (baseline, avx2, avx512;
+ * unset, empty or "auto": the best). When TF_BN_COMPAT_ISA names an unknown
+ * level or one this CPU lacks, every CPU function returns BN_ERR_ISA_UNKNOWN
+ * or BN_ERR_ISA_UNSUPPORTED and bn_cpu_isa_error() says why.
  *
  * CPU functions take an optional parallel-for callback: `parallel_for(ctx,
  * n_blocks, cost_per_block, fn, arg)` must call fn(arg, begin, end) over
@@ -45,10 +51,12 @@ enum {
   BN_ERR_BAD_SIZE = 2,     /* negative size, c == 0 with data, or overflow */
   BN_ERR_BAD_LAYOUT = 3,
   BN_ERR_BAD_DTYPE = 4,
-  BN_ERR_BAD_EPSILON = 5,  /* no longer returned (any epsilon is taken) */
-  BN_ERR_BAD_FACTOR = 6,   /* no longer returned (any factor is taken) */
+  BN_ERR_BAD_EPSILON = 5,  /* epsilon NaN, infinite or negative */
+  BN_ERR_BAD_FACTOR = 6,   /* exponential_avg_factor not finite */
   BN_ERR_OUT_OF_MEMORY = 7,
-  BN_ERR_CUDA = 8          /* a CUDA launch failed */
+  BN_ERR_CUDA = 8,         /* a CUDA launch failed */
+  BN_ERR_ISA_UNKNOWN = 9,  /* TF_BN_COMPAT_ISA is not a known level */
+  BN_ERR_ISA_UNSUPPORTED = 10  /* TF_BN_COMPAT_ISA names a level the CPU lacks */
 };
 
 typedef void (*bn_block_fn)(void* arg, int64_t begin, int64_t end);
@@ -60,6 +68,23 @@ typedef void (*bn_parallel_for_fn)(void* ctx, int64_t n_blocks,
 const char* bn_status_string(int status);
 
 /* ---- CPU ---------------------------------------------------------------- */
+
+/* The instruction-set level the CPU functions run: "baseline", "avx2" or
+ * "avx512"; NULL when TF_BN_COMPAT_ISA is unknown or names a level this CPU
+ * lacks. */
+const char* bn_cpu_isa(void);
+
+/* The levels this CPU and OS support, lowest first, comma-separated:
+ * "baseline", "baseline,avx2" or "baseline,avx2,avx512". */
+const char* bn_cpu_isa_supported(void);
+
+/* BN_OK, BN_ERR_ISA_UNKNOWN or BN_ERR_ISA_UNSUPPORTED: whether a level could
+ * be chosen. */
+int bn_cpu_isa_status(void);
+
+/* "" when a level was chosen, else one sentence naming the value of
+ * TF_BN_COMPAT_ISA and the supported levels (static storage). */
+const char* bn_cpu_isa_error(void);
 
 /* Per-channel batch statistics of x. Outputs (each length c, any may be NULL
  * except mean): mean, biased variance, unbiased variance

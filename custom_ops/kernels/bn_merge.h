@@ -5,13 +5,15 @@
 #ifndef TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 #define TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 
+#include "bn_isa.h"
+
 #if defined(__CUDACC__)
 #define BN_HOST_DEVICE __host__ __device__ __forceinline__
 #else
 #define BN_HOST_DEVICE inline
 #endif
 
-namespace bn {
+BN_ISA_BEGIN
 
 // Moments of a set of values shifted by a per-channel constant K:
 // mean = mean(x - K), m2 = sum((x - mean(x))^2).
@@ -58,6 +60,6 @@ BN_HOST_DEVICE Acc BesselFactor(Acc count) {
   return count / (count - Acc(1) > Acc(1) ? count - Acc(1) : Acc(1));
 }
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_MERGE_H_

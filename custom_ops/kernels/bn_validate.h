@@ -2,11 +2,13 @@
 #ifndef TF_BN_COMPAT_KERNELS_BN_VALIDATE_H_
 #define TF_BN_COMPAT_KERNELS_BN_VALIDATE_H_
 
+#include <math.h>
 #include <stdint.h>
 
+#include "bn_isa.h"
 #include "bn_kernels.h"
 
-namespace bn {
+BN_ISA_BEGIN
 
 // Checks sizes, layout and dtype; *elements receives n * c * s.
 inline int CheckShape(int dtype, int layout, int64_t n, int64_t c, int64_t s,
@@ -28,12 +30,29 @@ inline int CheckShape(int dtype, int layout, int64_t n, int64_t c, int64_t s,
   return BN_OK;
 }
 
-// epsilon and exponential_avg_factor are not checked: as TensorFlow's
-// FusedBatchNormV3, the kernels take any float and IEEE arithmetic carries a
-// NaN or Inf into the results.
+inline int CheckEpsilon(float epsilon) {
+  return (isfinite(epsilon) && epsilon >= 0.0f) ? BN_OK : BN_ERR_BAD_EPSILON;
+}
+
+// The checks every kernel entry point taking epsilon starts with, in order:
+// shape (layout, dtype, sizes), then epsilon. *elements as CheckShape.
+inline int CheckCall(int dtype, int layout, int64_t n, int64_t c, int64_t s,
+                     float epsilon, int64_t* elements) {
+  const int status = CheckShape(dtype, layout, n, c, s, elements);
+  return status != BN_OK ? status : CheckEpsilon(epsilon);
+}
+
+// CheckCall plus the forward's exponential_avg_factor, which must be finite.
+inline int CheckForwardCall(int dtype, int layout, int64_t n, int64_t c,
+                            int64_t s, float epsilon, float factor,
+                            int64_t* elements) {
+  const int status = CheckCall(dtype, layout, n, c, s, epsilon, elements);
+  if (status != BN_OK) return status;
+  return isfinite(factor) ? BN_OK : BN_ERR_BAD_FACTOR;
+}
 
 inline int DtypeBytes(int dtype) { return dtype == BN_DTYPE_F32 ? 4 : 2; }
 
-}  // namespace bn
+BN_ISA_END
 
 #endif  // TF_BN_COMPAT_KERNELS_BN_VALIDATE_H_

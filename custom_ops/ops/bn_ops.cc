@@ -5,6 +5,7 @@
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "custom_ops/tf_adapters/attr_checks.h"
 
 namespace tensorflow {
 namespace {
@@ -16,8 +17,8 @@ using shape_inference::ShapeHandle;
 // The shape functions are those of TensorFlow's FusedBatchNormV3 /
 // FusedBatchNormGradV3 (same checks, order and messages): x of the rank its
 // data_format names, per-channel inputs 1-D of the channel count, mean and
-// variance looked at only where the kernel reads them; epsilon and
-// exponential_avg_factor unchecked.
+// variance looked at only where the kernel reads them. Besides, epsilon and
+// exponential_avg_factor are checked (attr_checks.h), which TF does not.
 
 // Rank of x and index of its channel dimension for a data_format.
 absl::Status FormatGeometry(const std::string& data_format, int* rank,
@@ -52,6 +53,10 @@ absl::Status ForwardShape(InferenceContext* c) {
   float factor;
   TF_RETURN_IF_ERROR(c->GetAttr("is_training", &is_training));
   TF_RETURN_IF_ERROR(c->GetAttr("exponential_avg_factor", &factor));
+  float epsilon;
+  TF_RETURN_IF_ERROR(c->GetAttr("epsilon", &epsilon));
+  TF_RETURN_IF_ERROR(tf_bn_compat::CheckEpsilonAttr(epsilon));
+  TF_RETURN_IF_ERROR(tf_bn_compat::CheckFactorAttr(factor));
   // scale, offset, and mean / variance where they are read.
   const int inputs = (is_training && factor == 1.0f) ? 3 : 5;
   DimensionHandle channels = c->Dim(x, channel_dim);
@@ -71,6 +76,9 @@ absl::Status GradShape(InferenceContext* c) {
   TF_RETURN_IF_ERROR(c->GetAttr("data_format", &data_format));
   int rank = 0, channel_dim = 0;
   TF_RETURN_IF_ERROR(FormatGeometry(data_format, &rank, &channel_dim));
+  float epsilon;
+  TF_RETURN_IF_ERROR(c->GetAttr("epsilon", &epsilon));
+  TF_RETURN_IF_ERROR(tf_bn_compat::CheckEpsilonAttr(epsilon));
   ShapeHandle dy, x;
   TF_RETURN_IF_ERROR(c->WithRank(c->input(0), rank, &dy));
   TF_RETURN_IF_ERROR(c->WithRank(c->input(1), rank, &x));

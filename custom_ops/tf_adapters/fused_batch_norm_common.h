@@ -7,14 +7,15 @@
 // rank 4 or 5 whatever the data_format (its letters only say where the
 // channels are), per-channel inputs 1-D with one element per channel, mean
 // and variance checked only where they are read (inference, or
-// exponential_avg_factor != 1). epsilon and exponential_avg_factor are not
-// checked, as in TensorFlow: NaN or Inf propagate through the arithmetic.
+// exponential_avg_factor != 1). One check is ours: epsilon and
+// exponential_avg_factor (attr_checks.h).
 #ifndef TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 #define TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 
 #include <string>
 
 #include "custom_ops/kernels/bn_kernels.h"
+#include "custom_ops/tf_adapters/attr_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -78,6 +79,7 @@ class BnAttrs {
       return;
     }
     OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
+    OP_REQUIRES_OK(ctx, CheckEpsilonAttr(epsilon_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("is_training", &is_training_));
   }
 
@@ -134,6 +136,10 @@ inline absl::Status CheckChannels(const Tensor& t, const std::string& what,
 
 inline absl::Status BnStatus(int status) {
   if (status == BN_OK) return absl::OkStatus();
+  // The environment, not the inputs, is at fault: no CPU kernel can run.
+  if (status == BN_ERR_ISA_UNKNOWN || status == BN_ERR_ISA_UNSUPPORTED) {
+    return errors::FailedPrecondition("tf_bn_compat: ", bn_cpu_isa_error());
+  }
   return errors::Internal("tf_bn_compat kernel failed: ",
                           bn_status_string(status));
 }
@@ -144,6 +150,7 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
   explicit FusedBatchNormOp(OpKernelConstruction* ctx)
       : OpKernel(ctx), BnAttrs(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("exponential_avg_factor", &factor_));
+    OP_REQUIRES_OK(ctx, CheckFactorAttr(factor_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -159,7 +166,6 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
     const int64_t c = a.g.c;
     OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(1), "scale", c));
     OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(2), "offset", c));
-    // NaN != 1: a NaN factor reads the running statistics, as in TF.
     const bool needs_running = !is_training_ || factor_ != 1.0f;
     if (needs_running) {
       const std::string prefix = is_training_

@@ -2,17 +2,23 @@
 
 A missing or unloadable op library FAILS these tests, unless
 TF_BN_COMPAT_BACKEND=tf says the compiled op is not wanted (then they skip).
-Build it first with `python custom_ops/build.py`.
+Build it first with `python custom_ops/build.py` (an installed package builds
+it at first use).
 """
 
+import importlib.util
 import os
 import sys
 
 import pytest
 
+import kernels_ctypes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
-if ROOT not in sys.path:
+# The source tree, unless a tf_bn_compat is importable already (the tree via
+# pytest's pythonpath, or an installed copy that the tests must use).
+if importlib.util.find_spec("tf_bn_compat") is None:
   sys.path.insert(0, ROOT)
 
 from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
@@ -27,3 +33,15 @@ def bn_ops():
       pytest.skip("compiled op not available and %s=tf" % _library.BACKEND_ENV)
     pytest.fail("compiled op library unavailable: %s" % _library.load_error())
   return module
+
+
+@pytest.fixture(scope="session")
+def kernels_lib():
+  """build/libbn_kernels.so through ctypes (kernels_ctypes.load)."""
+  if not os.path.exists(kernels_ctypes.LIB_PATH):
+    if os.environ.get(_library.BACKEND_ENV, "").lower() == "tf":
+      pytest.skip("build/libbn_kernels.so missing and %s=tf" %
+                  _library.BACKEND_ENV)
+    pytest.fail("%s missing: run python custom_ops/build.py" %
+                kernels_ctypes.LIB_PATH)
+  return kernels_ctypes.load()

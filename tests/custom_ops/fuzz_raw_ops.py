@@ -10,8 +10,11 @@ too) and data_format (bogus strings too), y_backprop of another shape or
 dtype. Each call is also made on tf.raw_ops.FusedBatchNormV3 /
 FusedBatchNormGradV3, and the two must agree:
 
-* our call succeeds exactly when TF's does (except our gradient in inference
-  with channels first, which TF's CPU kernel refuses and ours computes);
+* our call succeeds exactly when TF's does, with two exceptions: our
+  gradient in inference with channels first, which TF's CPU kernel refuses
+  and ours computes; and a negative or non-finite epsilon or
+  exponential_avg_factor, which TF takes (giving NaN) and ours refuse with
+  an InvalidArgumentError of their own;
 * failures are InvalidArgumentError, or the error type TF's op raises; an
   InvalidArgumentError's text is TF's (op names aside);
 * outputs have TF's shapes and dtypes, and on tame inputs (finite, |x| <
@@ -381,11 +384,42 @@ def _both_attr_errors(ours, theirs):
           normalize_message(theirs[2]).startswith(prefix))
 
 
+ATTR_ERROR_TEXTS = ("epsilon must be finite and >= 0",
+                    "exponential_avg_factor must be finite")
+
+
+def _bad_attrs(case):
+  """Whether a case has an epsilon or factor that our ops refuse."""
+  eps = case["epsilon"]
+  bad = not (math.isfinite(eps) and eps >= 0)
+  return bad or (case["op"] == "forward" and not math.isfinite(case["factor"]))
+
+
+def _judge_bad_attrs(ours, theirs):
+  """Problems of a call with a bad attribute, or None to judge it as others.
+
+  Ours must fail, with our attribute error, or (another check failing
+  first) as TF's call fails.
+  """
+  if ours[0] == "ok":
+    return ["a bad epsilon or exponential_avg_factor was taken"]
+  text = normalize_message(ours[2])
+  if ours[1] == "InvalidArgumentError" and text.startswith(ATTR_ERROR_TEXTS):
+    return []
+  if theirs[0] == "ok":
+    return ["a bad attribute gave %s: %s" % (ours[1], text)]
+  return None
+
+
 def judge(case, ours, theirs, tf=None):
   """The contract problems of one call (empty when it kept it).
 
   tf: the TensorFlow module, for a float64 reference where values differ.
   """
+  if _bad_attrs(case):
+    problems = _judge_bad_attrs(ours, theirs)
+    if problems is not None:
+      return problems
   if ours[0] == "error":
     if theirs[0] == "ok":
       return ["we raised %s where TF succeeds: %s" % (

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+import package_env
+
 BAZEL_LIB = os.environ.get("TF_BN_COMPAT_BAZEL_LIB")
 
 _SCRIPT = """
@@ -31,10 +31,11 @@ print("OK", _library.library_path())
 @pytest.mark.skipif(not BAZEL_LIB, reason="TF_BN_COMPAT_BAZEL_LIB not set")
 def test_bazel_library_loads_and_runs():
   assert os.path.exists(BAZEL_LIB), BAZEL_LIB
-  env = dict(os.environ, TF_BN_COMPAT_OPS_LIBRARY=os.path.abspath(BAZEL_LIB),
-             TF_BN_COMPAT_BACKEND="custom", PYTHONPATH=ROOT,
-             TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, cwd=ROOT,
+  env = package_env.child_env(
+      TF_BN_COMPAT_OPS_LIBRARY=os.path.abspath(BAZEL_LIB),
+      TF_BN_COMPAT_BACKEND="custom")
+  result = subprocess.run([sys.executable, "-c", _SCRIPT], env=env,
+                          cwd=package_env.TESTS,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "OK " + os.path.abspath(BAZEL_LIB) in result.stdout

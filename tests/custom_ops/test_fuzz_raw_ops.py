@@ -46,8 +46,16 @@ def test_normalize_message_drops_names_only():
           "x, got 3 and 2")
 
 
+def _case(bad_attrs):
+  for index in range(100):
+    case = fuzz_raw_ops.make_case(1, index)
+    if fuzz_raw_ops._bad_attrs(case) == bad_attrs:  # pylint: disable=protected-access
+      return case
+  raise AssertionError("no such case in 100")
+
+
 def test_judge_flags_wrong_error_types_and_texts():
-  case = fuzz_raw_ops.make_case(1, 0)
+  case = _case(bad_attrs=False)
   bad = ("error", "InvalidArgumentError", "scale must be 1-dimensional[1]")
   assert fuzz_raw_ops.judge(case, bad, ("ok", [])) != []
   internal = ("error", "InternalError", "kernel failed")
@@ -55,3 +63,15 @@ def test_judge_flags_wrong_error_types_and_texts():
   other = ("error", "InvalidArgumentError", "offset must be 1-dimensional[1]")
   assert fuzz_raw_ops.judge(case, other, bad) != []
   assert fuzz_raw_ops.judge(case, bad, bad) == []
+
+
+def test_judge_wants_our_error_for_a_bad_attribute():
+  case = _case(bad_attrs=True)
+  ours = ("error", "InvalidArgumentError",
+          "epsilon must be finite and >= 0, got -1")
+  rank = ("error", "InvalidArgumentError", "input must be 4 or 5-dimensional")
+  assert fuzz_raw_ops.judge(case, ours, ("ok", [])) == []
+  assert fuzz_raw_ops.judge(case, ours, rank) == []
+  assert fuzz_raw_ops.judge(case, rank, rank) == []
+  assert fuzz_raw_ops.judge(case, ("ok", []), ("ok", [])) != []
+  assert fuzz_raw_ops.judge(case, rank, ("ok", [])) != []

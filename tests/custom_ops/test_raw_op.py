@@ -268,22 +268,39 @@ def test_gradient_shapes_other_than_channels_are_checked_at_run_time(bn_ops):
 
 
 @pytest.mark.parametrize("epsilon", [-1.0, -1e-3, float("nan"), float("inf")])
-@pytest.mark.parametrize("is_training", [True, False])
-def test_any_epsilon_is_taken_like_tf(bn_ops, epsilon, is_training):
-  """TF's op does not check epsilon: NaN / Inf / negative go into the math."""
-  rng = np.random.default_rng(6)
-  x, scale, offset, mean, var = ref.random_inputs(rng, (2, 3, 3, 4), "NHWC",
-                                                  "float32")
-  ours = ref.run(_forward(bn_ops, x, scale, offset, mean, var, "NHWC",
-                          is_training, epsilon=epsilon))
-  theirs = ref.run(_tf_forward(x, scale, offset, mean, var, "NHWC",
-                               is_training, epsilon=epsilon))
-  for got, want in zip(ours[:3], theirs[:3]):
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+def test_bad_epsilon_is_refused(bn_ops, epsilon):
+  """TF's op turns these into NaN outputs; ours refuse them."""
+  x4 = np.zeros((2, 3, 3, 4), np.float32)
+  c4 = np.ones(4, np.float32)
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match="epsilon must be finite and >= 0"):
+      bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4, epsilon=epsilon)
+    with pytest.raises(ValueError, match="epsilon must be finite and >= 0"):
+      bn_ops.tf_bn_compat_fused_batch_norm_grad(x4, x4, c4, c4, c4,
+                                                epsilon=epsilon)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="epsilon must be finite and >= 0"):
+    bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4, epsilon=epsilon)
 
 
-@pytest.mark.parametrize("factor", [float("nan"), float("inf"), -0.5, 2.0])
-def test_any_exponential_avg_factor_is_taken_like_tf(bn_ops, factor):
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"),
+                                    -float("inf")])
+def test_non_finite_exponential_avg_factor_is_refused(bn_ops, factor):
+  x4 = np.zeros((2, 3, 3, 4), np.float32)
+  c4 = np.ones(4, np.float32)
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError,
+                       match="exponential_avg_factor must be finite"):
+      bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4,
+                                           exponential_avg_factor=factor)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="exponential_avg_factor must be finite"):
+    bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4,
+                                         exponential_avg_factor=factor)
+
+
+@pytest.mark.parametrize("factor", [-0.5, 0.0, 2.0])
+def test_any_finite_exponential_avg_factor_is_taken_like_tf(bn_ops, factor):
   rng = np.random.default_rng(7)
   x, scale, offset, mean, var = ref.random_inputs(rng, (2, 3, 3, 4), "NHWC",
                                                   "float32")

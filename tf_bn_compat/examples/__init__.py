@@ -1,1 +1,1 @@
-"""Examples of the layers in TF1-style training code (Estimator model_fn)."""
+"""Examples of the layers in TF1-style training code (Estimator model_fn, ResNet)."""

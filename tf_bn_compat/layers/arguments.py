@@ -90,6 +90,22 @@ def get_callable(identifier, argument):
                   "%r." % (argument, identifier))
 
 
+def set_weight_arguments(layer, **weight_arguments):
+  """Checks and sets a layer's `*_initializer/_regularizer/_constraint`s.
+
+  Args:
+    layer: The layer; `layer.<argument>` is set for each argument.
+    **weight_arguments: Initializers (resolved by `get_initializer`), and
+      regularizers and constraints (checked by `get_callable`), by name.
+  """
+  for argument, value in weight_arguments.items():
+    if argument.endswith("_initializer"):
+      value = get_initializer(value, argument)
+    else:
+      value = get_callable(value, argument)
+    setattr(layer, argument, value)
+
+
 def serialize(obj):
   """Returns a config entry for an initializer, regularizer or constraint."""
   if obj is None:
@@ -97,3 +113,62 @@ def serialize(obj):
   if type(obj).__name__ in _INITIALIZER_CLASSES and hasattr(obj, "get_config"):
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
   return obj
+
+
+def _hard_sigmoid(x):
+  return tf.clip_by_value(x * 0.2 + 0.5, 0.0, 1.0)
+
+
+def _linear(x):
+  return x
+
+
+_ACTIVATIONS = {
+    "linear": _linear,
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "sigmoid": tf.sigmoid,
+    "hard_sigmoid": _hard_sigmoid,
+    "tanh": tf.tanh,
+    "softmax": tf.nn.softmax,
+    "softplus": tf.math.softplus,
+    "softsign": tf.nn.softsign,
+    "swish": tf.nn.silu,
+    "exponential": tf.exp,
+}
+
+
+def get_activation(identifier):
+  """Returns the activation callable for `identifier`.
+
+  Args:
+    identifier: None (no activation), a callable, or the name of a common
+      activation ("relu", "tanh", "sigmoid", "softmax", ...), as TF1's layers
+      accept through Keras.
+
+  Returns:
+    A callable, or None.
+
+  Raises:
+    ValueError: for an unknown name.
+    TypeError: for anything else.
+  """
+  if identifier is None or callable(identifier):
+    return identifier
+  if isinstance(identifier, str):
+    if identifier not in _ACTIVATIONS:
+      raise ValueError("Unknown activation function: '%s'. Known names: %s." %
+                       (identifier, sorted(_ACTIVATIONS)))
+    return _ACTIVATIONS[identifier]
+  raise TypeError("Could not interpret activation function identifier: %r" %
+                  (identifier,))
+
+
+def serialize_activation(activation):
+  """Returns an activation's name for a config (the callable if unnamed)."""
+  for name, function in _ACTIVATIONS.items():
+    if activation is function:
+      return name
+  return activation

@@ -1,42 +1,86 @@
-"""A TF1 graph-mode layer: variable scopes, weights, updates and losses.
+"""TF1's graph-mode layer: variable scopes, weights, updates and losses.
 
-This is the part of `tf.compat.v1.layers.Layer` that batch normalization
-relies on, written for graph mode only:
+`Layer` is `tf.compat.v1.layers.Layer` for graph mode, the base of every
+layer of this package:
 
-* naming: an unnamed layer is called `batch_normalization`,
-  `batch_normalization_1`, ... per graph; its variable scope is opened with
-  that base name as `default_name`, so TF's variable-scope store numbers the
-  scopes exactly as TF1 did (this is what old checkpoints contain);
+* naming: an unnamed layer is called `dense`, `dense_1`, ... per graph; its
+  variable scope is opened with that base name as `default_name`, so TF's
+  variable-scope store numbers the scopes exactly as TF1 did (this is what
+  old checkpoints contain);
 * variables come from `tf.compat.v1.get_variable` inside the layer's scope,
-  so `reuse`, `AUTO_REUSE`, custom getters and the GLOBAL/TRAINABLE
-  collections behave as with any TF1 variable;
-* updates and regularization losses are recorded per layer with whether they
-  depend on the call's inputs (`get_updates_for` / `get_losses_for`) and are
-  added to `UPDATE_OPS` / `REGULARIZATION_LOSSES`.
+  so `reuse`, `AUTO_REUSE`, custom getters, the scope's initializer and
+  partitioner and the GLOBAL/TRAINABLE collections behave as with any TF1
+  variable;
+* updates and losses are recorded per layer with whether they depend on the
+  call's inputs (`get_updates_for` / `get_losses_for`) and are added to
+  `UPDATE_OPS` / `REGULARIZATION_LOSSES`; an `activity_regularizer` adds
+  `regularizer(output) / batch_size` at each call.
+
+Inside `keras_style_scope()` (or after `set_keras_style()`) layers manage
+their variables as Keras does instead: no variable scopes, each layer owns
+its variables (named after the layer's unique name scope), `scope` and
+`reuse` are refused, and updates stay out of `UPDATE_OPS`.
 """
 
+import contextlib
+import functools
+import inspect
 import re
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
+from tf_bn_compat.layers import arguments
+from tf_bn_compat.layers import input_spec as input_spec_lib
+
 _LAYER_NAME_UIDS = weakref.WeakKeyDictionary()
+_KERAS_STYLE = [False]
+
+
+@contextlib.contextmanager
+def keras_style_scope():
+  """Layers created in this scope manage their variables as Keras does.
+
+  Such layers use no variable scopes: each instance creates its own
+  variables, named after its unique name scope. Passing `scope` or `reuse`
+  to them is a ValueError.
+
+  Yields:
+    Nothing; the style applies to layers constructed inside.
+  """
+  previous = _KERAS_STYLE[0]
+  _KERAS_STYLE[0] = True
+  try:
+    yield
+  finally:
+    _KERAS_STYLE[0] = previous
+
+
+def set_keras_style():
+  """Makes all layers created from now on Keras-style (cannot be undone)."""
+  _KERAS_STYLE[0] = True
 
 
 def _snake_case(name):
   name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-  return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+  name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+  return "private" + name if name.startswith("_") else name
 
 
-def _unique_layer_name(base_name):
+def _unique_layer_name(base_name, keras_style=False):
+  """`base_name`, `base_name_1`, ... per graph (Keras style: from `_1`)."""
   graph = tf.compat.v1.get_default_graph()
   uids = _LAYER_NAME_UIDS.setdefault(graph, {})
   count = uids.get(base_name, 0)
   uids[base_name] = count + 1
+  if keras_style:
+    count += 1
   return base_name if count == 0 else "%s_%d" % (base_name, count)
 
 
-def _add_to_collection(elements, key):
+def add_to_collection(elements, key):
+  """Appends `elements` to graph collection `key`, skipping those present."""
   collection = tf.compat.v1.get_collection_ref(key)
   present = {id(e) for e in collection}
   for element in elements:
@@ -45,7 +89,7 @@ def _add_to_collection(elements, key):
       present.add(id(element))
 
 
-def _depends_on(tensor_or_op, inputs):
+def depends_on(tensor_or_op, inputs):
   """Returns True if `tensor_or_op` is reachable from any of `inputs`."""
   op = getattr(tensor_or_op, "op", tensor_or_op)
   sources = {t.op for t in inputs if isinstance(t, tf.Tensor)}
@@ -64,8 +108,53 @@ def _depends_on(tensor_or_op, inputs):
   return False
 
 
+def _partitions(variable):
+  """The variables a partitioned variable is made of, else [variable]."""
+  if type(variable).__name__ == "PartitionedVariable":
+    return list(variable)
+  return [variable]
+
+
+def _contains(variables, variable):
+  """Identity membership; a partitioned variable by its first partition."""
+  first = _partitions(variable)[0]
+  return any(v is first for v in variables)
+
+
+def _convert_input(value):
+  if isinstance(value, (np.ndarray, float, int)):
+    return tf.convert_to_tensor(value)
+  return value
+
+
+class _DtypePolicy(object):
+  """The compute and variable dtypes a layer's `dtype` argument names.
+
+  None infers both from the first input; "mixed_float16"/"mixed_bfloat16"
+  compute in half precision on float32 variables; an object with
+  `compute_dtype` and `variable_dtype` (a Keras policy) is read as such.
+  """
+
+  def __init__(self, dtype):
+    self.argument = dtype
+    if dtype is None:
+      self.compute, self.variable = None, None
+    elif isinstance(dtype, str) and dtype in ("mixed_float16",
+                                              "mixed_bfloat16"):
+      self.compute, self.variable = dtype[len("mixed_"):], "float32"
+    elif hasattr(dtype, "compute_dtype") and hasattr(dtype, "variable_dtype"):
+      self.compute = tf.as_dtype(dtype.compute_dtype).name
+      self.variable = tf.as_dtype(dtype.variable_dtype).name
+    else:
+      self.compute = self.variable = tf.as_dtype(dtype).name
+
+  def infer(self, dtype):
+    if self.compute is None:
+      self.compute = self.variable = tf.as_dtype(dtype).base_dtype.name
+
+
 class Layer(object):
-  """Base class of TF1 graph-mode layers.
+  """Base class of TF1 graph-mode layers (`tf.compat.v1.layers.Layer`).
 
   Subclasses implement `build(input_shape)` and `call(inputs, **kwargs)` and
   create their variables with `add_weight`.
@@ -74,14 +163,22 @@ class Layer(object):
     trainable: Whether the layer's trainable weights go to the
       `TRAINABLE_VARIABLES` collection.
     name: The layer's name; also the base name of its variable scope.
-    dtype: The compute dtype, or None to take the dtype of the first input.
-      "mixed_float16"/"mixed_bfloat16" compute in half precision.
-    **kwargs: `_scope` and `_reuse`, used by the functional interfaces.
+    dtype: The dtype of the layer's variables and computation, or None to
+      take the dtype of the first input. "mixed_float16"/"mixed_bfloat16"
+      compute in half precision on float32 variables.
+    **kwargs: `activity_regularizer`, and `_scope` and `_reuse`, used by the
+      functional interfaces.
+
+  Raises:
+    TypeError: for an unknown keyword argument.
+    ValueError: for `_scope` or `_reuse` under `keras_style_scope()`.
+    RuntimeError: when executing eagerly.
   """
 
   def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
     scope = kwargs.pop("_scope", None)
     self._reuse = kwargs.pop("_reuse", None)
+    activity_regularizer = kwargs.pop("activity_regularizer", None)
     kwargs.pop("autocast", None)
     if kwargs:
       raise TypeError("Keyword argument(s) not understood: %s" %
@@ -91,36 +188,39 @@ class Layer(object):
           "tf_bn_compat layers build TF1 graphs: create and call them inside "
           "`tf.Graph().as_default()` or after "
           "`tf.compat.v1.disable_eager_execution()`.")
+    self._keras_style = _KERAS_STYLE[0]
+    if self._keras_style and scope is not None:
+      raise ValueError("scope argument not allowed when keras style layers "
+                       "are enabled, but saw: {}".format(scope))
+    if self._keras_style and self._reuse is not None:
+      raise ValueError("reuse argument not allowed when keras style layers "
+                       "are enabled, but saw: {}".format(self._reuse))
     self._trainable = trainable
-    self._compute_dtype = self._resolve_dtype(dtype)
-    self._dtype_arg = dtype
+    self._policy = _DtypePolicy(dtype)
+    self.activity_regularizer = arguments.get_callable(
+        activity_regularizer, "activity_regularizer")
     self.built = False
     self.input_spec = None
     self._trainable_weights = []
     self._non_trainable_weights = []
     self._updates = []
     self._losses = []
+    self._weight_losses = []
+    self._call_inputs = []
     self._scope = None
     self._current_scope = None
     if isinstance(name, tf.compat.v1.VariableScope):
       self._base_name = name.name
-      self._name = _unique_layer_name(_snake_case(type(self).__name__))
+      self._name = _unique_layer_name(_snake_case(type(self).__name__),
+                                      self._keras_style)
     elif name:
       self._base_name = self._name = name
     else:
       self._base_name = _snake_case(type(self).__name__)
-      self._name = _unique_layer_name(self._base_name)
+      self._name = _unique_layer_name(self._base_name, self._keras_style)
     if scope:
       with tf.compat.v1.variable_scope(scope) as captured:
         self._scope = captured
-
-  @staticmethod
-  def _resolve_dtype(dtype):
-    if dtype is None:
-      return None
-    if dtype in ("mixed_float16", "mixed_bfloat16"):
-      return dtype[len("mixed_"):]
-    return tf.as_dtype(dtype).name
 
   # Properties users read on TF1 layers.
 
@@ -130,8 +230,13 @@ class Layer(object):
 
   @property
   def dtype(self):
-    """The compute dtype name (set from the first input when not given)."""
-    return self._compute_dtype
+    """The dtype of the layer's variables (from the first input if unset)."""
+    return self._policy.variable
+
+  @property
+  def _compute_dtype(self):
+    """The dtype the layer computes in (from the first input if unset)."""
+    return self._policy.compute
 
   @property
   def trainable(self):
@@ -173,6 +278,19 @@ class Layer(object):
   non_trainable_variables = non_trainable_weights
   variables = weights
 
+  def count_params(self):
+    """Returns the number of scalars in the layer's weights.
+
+    Raises:
+      ValueError: if the layer is not built yet.
+    """
+    if not self.built:
+      raise ValueError("You tried to call `count_params` on layer %s, but the "
+                       "layer isn't built. You can build it manually via: "
+                       "`%s.build(batch_input_shape)`." % (self.name,
+                                                            self.name))
+    return int(sum(np.prod(w.shape.as_list()) for w in self.weights))
+
   @property
   def updates(self):
     """The layer's update ops; empty for a non-trainable layer, as in TF1."""
@@ -182,7 +300,8 @@ class Layer(object):
 
   @property
   def losses(self):
-    return [loss for loss, _ in self._losses]
+    """Losses added with `add_loss`, then the weights' regularization."""
+    return [loss for loss, _ in self._losses] + list(self._weight_losses)
 
   def get_updates_for(self, inputs):
     """Returns the updates that depend on `inputs` (None: on no input).
@@ -206,7 +325,8 @@ class Layer(object):
     Returns:
       List of loss tensors.
     """
-    return self._select(self._losses, inputs)
+    entries = self._losses + [(loss, False) for loss in self._weight_losses]
+    return self._select(entries, inputs)
 
   @staticmethod
   def _select(entries, inputs):
@@ -214,12 +334,41 @@ class Layer(object):
       return [item for item, conditional in entries if not conditional]
     inputs = tf.nest.flatten(inputs)
     return [item for item, conditional in entries
-            if conditional and _depends_on(item, inputs)]
+            if conditional and depends_on(item, inputs)]
 
-  def add_update(self, update, inputs):
-    """Records an update op computed from the tensors `inputs`."""
-    op = getattr(update, "op", update)
-    self._updates.append((op, _depends_on(op, inputs)))
+  def add_update(self, updates, inputs=None):
+    """Records update ops (or tensors) of the layer.
+
+    Args:
+      updates: An update op or tensor, or a list of them.
+      inputs: The tensors the updates are computed from; by default the
+        inputs of the current call. Updates that do not depend on them are
+        unconditional (`get_updates_for(None)`).
+    """
+    if inputs is None:
+      inputs = self._call_inputs
+    for update in tf.nest.flatten(updates):
+      op = getattr(update, "op", update)
+      self._updates.append((op, depends_on(op, tf.nest.flatten(inputs))))
+
+  def add_loss(self, losses, inputs=None):
+    """Adds loss tensors to the layer and to `REGULARIZATION_LOSSES`.
+
+    Args:
+      losses: A loss tensor (or a callable returning one), or a list.
+      inputs: If given, the losses are conditional on these inputs
+        (`get_losses_for(inputs)`); None makes them unconditional.
+    """
+    added = []
+    for loss in tf.nest.flatten(losses):
+      if callable(loss):
+        loss = loss()
+      if loss is None:
+        continue
+      loss = tf.convert_to_tensor(loss)
+      self._losses.append((loss, inputs is not None))
+      added.append(loss)
+    add_to_collection(added, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
 
   # Variable scopes and weights.
 
@@ -235,125 +384,250 @@ class Layer(object):
           scope, default_name=self._base_name) as captured:
         self._scope = captured
 
-  def add_weight(self, name, shape, dtype, initializer, trainable,
-                 regularizer=None, constraint=None,
+  @contextlib.contextmanager
+  def _without_partitioner(self):
+    """Variables added inside are not partitioned by the layer's scope."""
+    scope = self._scope
+    saved = scope.partitioner if scope is not None else None
+    if saved is not None:
+      scope.set_partitioner(None)
+    try:
+      yield
+    finally:
+      if saved is not None:
+        scope.set_partitioner(saved)
+
+  def add_weight(self, name, shape, dtype=None, initializer=None,
+                 regularizer=None, trainable=None, constraint=None,
+                 use_resource=None,
                  synchronization=tf.VariableSynchronization.AUTO,
-                 aggregation=tf.VariableAggregation.NONE,
-                 use_partitioner=True):
+                 aggregation=tf.VariableAggregation.NONE, partitioner=None,
+                 **kwargs):
     """Creates or reuses a variable in the layer's variable scope.
 
     Args:
       name: Variable name inside the layer's scope.
       shape: Variable shape.
-      dtype: Variable dtype.
-      initializer: Initializer callable.
+      dtype: Variable dtype; defaults to the layer's `dtype`, else float32.
+      initializer: Initializer callable; None takes the variable scope's
+        initializer, else `tf.compat.v1.get_variable`'s default
+        (glorot_uniform for floating-point variables).
+      regularizer: Optional callable giving a scalar loss for the variable,
+        added to the layer's losses and `REGULARIZATION_LOSSES`.
       trainable: Whether the variable is trainable (ANDed with the layer's
-        `trainable`).
-      regularizer: Optional callable giving a scalar loss for the variable.
+        `trainable`); defaults to True.
       constraint: Optional projection applied by optimizers after updates.
+      use_resource: Whether to make a resource variable (None: the scope's
+        choice).
       synchronization: Variable synchronization mode.
       aggregation: Variable aggregation mode.
-      use_partitioner: If False, the scope's partitioner is not applied.
+      partitioner: Optional partitioner; None takes the scope's.
+      **kwargs: `experimental_autocast`, accepted and ignored.
 
     Returns:
-      The variable.
+      The variable (or what a custom getter returned).
+
+    Raises:
+      TypeError: for an unknown keyword argument.
+      ValueError: if `trainable` is True with ON_READ synchronization.
     """
-    existing = set(tf.compat.v1.global_variables())
+    for key in kwargs:
+      if key != "experimental_autocast":
+        raise TypeError("Unknown keyword argument:", key)
+    if synchronization == tf.VariableSynchronization.ON_READ:
+      if trainable:
+        raise ValueError(
+            "Synchronization value can be set to "
+            "VariableSynchronization.ON_READ only for non-trainable "
+            "variables. You have specified trainable=True and "
+            "synchronization=VariableSynchronization.ON_READ.")
+      trainable = False
+    elif trainable is None:
+      trainable = True
+    dtype = tf.as_dtype(dtype or self.dtype or tf.float32)
+    is_trainable = bool(trainable and self._trainable)
+    options = dict(trainable=is_trainable, constraint=constraint,
+                   synchronization=synchronization, aggregation=aggregation)
+    if self._keras_style:
+      variable = self._make_keras_variable(name, shape, dtype, initializer,
+                                           use_resource, **options)
+      is_new = True
+    else:
+      variable, is_new = self._get_scoped_variable(
+          name, shape, dtype, initializer, use_resource, partitioner,
+          **options)
+    if regularizer is not None and is_new:
+      # Keras style names the loss after the variable's full name.
+      self._add_weight_regularization(
+          variable.op.name if self._keras_style else name, variable,
+          regularizer)
+    # A custom getter or a reused variable may override `trainable`.
+    if is_trainable and not _contains(tf.compat.v1.trainable_variables(),
+                                      variable):
+      is_trainable = False
+    weights = (self._trainable_weights if is_trainable
+               else self._non_trainable_weights)
+    weights.extend(_partitions(variable))  # A partitioned one by its parts.
+    return variable
+
+  def _get_scoped_variable(self, name, shape, dtype, initializer,
+                           use_resource, partitioner, **options):
+    """`get_variable` in the layer's scope; returns (variable, is_new)."""
+    existing = tf.compat.v1.global_variables()
     self._set_scope(None)
     reuse = self.built or self._reuse
     with tf.compat.v1.variable_scope(
         self._scope, reuse=reuse, auxiliary_name_scope=False) as scope:
       self._current_scope = scope
-      saved_partitioner = scope.partitioner
-      if not use_partitioner:
-        scope.set_partitioner(None)
-      try:
-        with tf.compat.v1.name_scope(scope.original_name_scope):
-          is_trainable = bool(trainable and self._trainable)
-          variable = tf.compat.v1.get_variable(
-              name, shape=shape, dtype=dtype, initializer=initializer,
-              trainable=is_trainable, constraint=constraint,
-              synchronization=synchronization, aggregation=aggregation)
-          if regularizer is not None and variable not in existing:
-            with tf.compat.v1.name_scope(name + "/Regularizer"):
-              loss = regularizer(variable)
-            if loss is not None:
-              self._losses.append((loss, False))
-              _add_to_collection(
-                  [loss], tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
-      finally:
-        scope.set_partitioner(saved_partitioner)
-    # A reused variable created as non-trainable stays non-trainable.
-    if is_trainable and variable not in tf.compat.v1.trainable_variables():
-      is_trainable = False
-    if is_trainable:
-      self._trainable_weights.append(variable)
-    else:
-      self._non_trainable_weights.append(variable)
+      with tf.compat.v1.name_scope(scope.original_name_scope):
+        variable = tf.compat.v1.get_variable(
+            name, shape=shape, dtype=dtype, initializer=initializer,
+            use_resource=use_resource, partitioner=partitioner, **options)
+    return variable, not _contains(existing, variable)
+
+  def _make_keras_variable(self, name, shape, dtype, initializer,
+                           use_resource, **options):
+    """A variable of this layer alone, named in the current name scope."""
+    if initializer is None:
+      initializer = (tf.compat.v1.glorot_uniform_initializer()
+                     if dtype.is_floating else tf.compat.v1.zeros_initializer())
+    if inspect.isclass(initializer):
+      initializer = initializer()
+    return tf.compat.v1.Variable(
+        functools.partial(initializer, shape, dtype=dtype), name=name,
+        dtype=dtype, shape=tf.TensorShape(shape),
+        use_resource=True if use_resource is None else use_resource,
+        **options)
+
+  def _add_weight_regularization(self, name, variable, regularizer):
+    added = []
+    for part in _partitions(variable):
+      with tf.compat.v1.name_scope(name + "/Regularizer"):
+        loss = regularizer(part)
+      if loss is not None:
+        added.append(loss)
+    self._weight_losses.extend(added)
+    add_to_collection(added, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
+
+  def _read(self, variable):
+    """`variable` as used in computation: cast to the compute dtype.
+
+    Variables of a mixed-precision layer are float32 and are read in the
+    compute dtype, as Keras' autocast variables are.
+    """
+    if variable is None:
+      return None
+    compute = self._compute_dtype
+    if compute is not None and variable.dtype.base_dtype != compute and (
+        variable.dtype.base_dtype.is_floating):
+      return tf.cast(variable, compute)
     return variable
 
   # Calling.
 
   def build(self, input_shape):
+    """Creates the layer's variables for inputs of `input_shape`."""
+    del input_shape
     self.built = True
 
   def call(self, inputs, **kwargs):
     raise NotImplementedError
 
-  def _check_input(self, inputs):
-    spec = self.input_spec
-    if spec is None:
+  def compute_output_shape(self, input_shape):
+    raise NotImplementedError(
+        "Layer %s does not implement `compute_output_shape`." %
+        type(self).__name__)
+
+  @contextlib.contextmanager
+  def _call_context(self, scope):
+    """Enters the layer's variable and name scope for one call."""
+    if self._keras_style:
+      with tf.compat.v1.name_scope(self._name):
+        yield None
       return
-    rank, axes = spec
-    shape = inputs.shape
-    if shape.rank is None:
-      raise ValueError("Input of layer %r has unknown rank; it was built for "
-                       "rank %d." % (self._name, rank))
-    if shape.rank != rank:
-      raise ValueError(
-          "Input of layer %r has rank %d (shape %s), but the layer was built "
-          "for rank %d." % (self._name, shape.rank, shape, rank))
-    for axis, size in axes.items():
-      if shape[axis] is not None and shape[axis] != size:
-        raise ValueError(
-            "Input of layer %r has size %d on axis %d (shape %s), but the "
-            "layer was built for size %d." %
-            (self._name, shape[axis], axis, shape, size))
+    self._set_scope(scope)
+    reuse = True if self.built else self._reuse
+    with tf.compat.v1.variable_scope(
+        self._scope, reuse=reuse, auxiliary_name_scope=False) as var_scope:
+      self._current_scope = var_scope
+      with tf.compat.v1.name_scope(var_scope.original_name_scope):
+        yield var_scope
+
+  def _accepts_call_argument(self, name):
+    try:
+      return name in inspect.signature(self.call).parameters
+    except (TypeError, ValueError):
+      return False
 
   def __call__(self, inputs, *args, **kwargs):
     """Builds the layer's ops on `inputs` in the current graph.
 
     Args:
-      inputs: Input tensor (numpy arrays and Python numbers are converted).
+      inputs: Input tensor or structure of tensors (numpy arrays and Python
+        numbers are converted).
       *args: Passed to `call`.
       **kwargs: Passed to `call`; `scope` names the variable scope on the
-        first call.
+        first call (and is passed on to `call` if it takes `scope`).
 
     Returns:
-      The output tensor.
+      The output tensor(s).
+
+    Raises:
+      ValueError: if the inputs do not match `input_spec`, or `scope` is
+        given under `keras_style_scope()`.
+      RuntimeError: when executing eagerly.
     """
     scope = kwargs.pop("scope", None)
     if tf.executing_eagerly():
       raise RuntimeError(
           "tf_bn_compat layers build TF1 graphs and cannot run eagerly; call "
           "the layer inside `tf.Graph().as_default()`.")
-    self._set_scope(scope)
-    reuse = True if self.built else self._reuse
-    with tf.compat.v1.variable_scope(
-        self._scope, reuse=reuse, auxiliary_name_scope=False) as var_scope:
-      self._current_scope = var_scope
-      inputs = tf.convert_to_tensor(inputs)
-      self._check_input(inputs)
-      with tf.compat.v1.name_scope(var_scope.original_name_scope):
-        if not self.built:
-          if self._compute_dtype is None:
-            self._compute_dtype = inputs.dtype.base_dtype.name
-          self.build(inputs.shape)
-          self.built = True
+    if self._keras_style and scope is not None:
+      raise ValueError("scope argument not allowed when keras style layers "
+                       "are enabled, but saw: {}".format(scope))
+    inputs = tf.nest.map_structure(_convert_input, inputs)
+    with self._call_context(scope) as var_scope:
+      input_spec_lib.assert_input_compatibility(self.input_spec, inputs,
+                                                self._name)
+      flat_inputs = tf.nest.flatten(inputs)
+      self._call_inputs = flat_inputs
+      if not self.built:
+        if flat_inputs and hasattr(flat_inputs[0], "dtype"):
+          self._policy.infer(flat_inputs[0].dtype)
+        self.build(tf.nest.map_structure(lambda x: x.shape, inputs))
+        self.built = True
+      if var_scope is not None and self._accepts_call_argument("scope"):
+        kwargs["scope"] = var_scope
+      try:
         outputs = self.call(inputs, *args, **kwargs)
-    _add_to_collection(self.updates, tf.compat.v1.GraphKeys.UPDATE_OPS)
+        self._regularize_activity(inputs, outputs)
+      finally:
+        self._call_inputs = []
+    if not self._keras_style:
+      add_to_collection(self.updates, tf.compat.v1.GraphKeys.UPDATE_OPS)
     return outputs
+
+  def _regularize_activity(self, inputs, outputs):
+    if self.activity_regularizer is None:
+      return
+    with tf.compat.v1.name_scope("ActivityRegularizer"):
+      for output in tf.nest.flatten(outputs):
+        loss = self.activity_regularizer(output)
+        batch_size = tf.cast(tf.shape(output)[0], loss.dtype)
+        self.add_loss(loss / batch_size, inputs=inputs)
 
   def apply(self, inputs, *args, **kwargs):
     """Alias of `__call__`, as in TF1."""
     return self.__call__(inputs, *args, **kwargs)
+
+  def get_config(self):
+    """Returns the layer's constructor arguments (see `from_config`)."""
+    config = {"name": self.name, "trainable": self.trainable}
+    config["dtype"] = (self._policy.argument
+                       if self._policy.argument is not None else self.dtype)
+    return config
+
+  @classmethod
+  def from_config(cls, config):
+    """Creates a layer from the dict returned by `get_config`."""
+    return cls(**config)

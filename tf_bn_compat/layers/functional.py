@@ -1,104 +1,131 @@
-"""`batch_normalization`: TF1's functional interface to the layer."""
+"""TF1's functional layer interfaces, made from the layer classes.
 
-import tensorflow as tf
+Each functional form (`dense(inputs, units, ...)`, `conv2d(...)`, ...)
+creates one layer and calls it. `make_functional` builds it from the class:
+the parameters in TF1's order, their defaults from the class constructor,
+and a docstring assembled from the class's own. Layers with variables get
+the `name` as their variable scope and honour `reuse`, as in TF1.
+"""
 
-from tf_bn_compat.layers.normalization import BatchNormalization
+import inspect
+import re
+
+_ENTRY = re.compile(r"^(\s*)(\**\w+)( \([^)]*\))?:\s?(.*)$")
+
+_COMMON_DOCS = {
+    "inputs": "Tensor input.",
+    "reuse": ("Boolean, whether to reuse the weights of a previous layer by "
+              "the same name."),
+}
 
 
-def batch_normalization(inputs,
-                        axis=-1,
-                        momentum=0.99,
-                        epsilon=1e-3,
-                        center=True,
-                        scale=True,
-                        beta_initializer=tf.compat.v1.zeros_initializer(),
-                        gamma_initializer=tf.compat.v1.ones_initializer(),
-                        moving_mean_initializer=tf.compat.v1.zeros_initializer(),
-                        moving_variance_initializer=tf.compat.v1.ones_initializer(),
-                        beta_regularizer=None,
-                        gamma_regularizer=None,
-                        beta_constraint=None,
-                        gamma_constraint=None,
-                        training=False,
-                        trainable=True,
-                        name=None,
-                        reuse=None,
-                        renorm=False,
-                        renorm_clipping=None,
-                        renorm_momentum=0.99,
-                        fused=None,
-                        virtual_batch_size=None,
-                        adjustment=None):
-  """Functional interface for the batch normalization layer, as in TF1.
+def _argument_docs(docstring):
+  """Returns {argument: description} from the `Args:` section of a docstring."""
+  docs = {}
+  lines = inspect.cleandoc(docstring or "").splitlines()
+  try:
+    start = lines.index("Args:") + 1
+  except ValueError:
+    return docs
+  indent, current = None, None
+  for line in lines[start:]:
+    if line and not line.startswith(" "):
+      break  # The next section.
+    match = _ENTRY.match(line)
+    if match and (indent is None or len(match.group(1)) == indent):
+      indent = len(match.group(1))
+      current = match.group(2)
+      docs[current] = [match.group(4)]
+    elif current is not None and line.strip():
+      docs[current].append(line.strip())
+  return {name: " ".join(text) for name, text in docs.items()}
 
-  The moving statistics are updated by ops placed in `UPDATE_OPS`; run them
-  with the train op, after all batch normalization calls are built:
 
-  ```python
-    x_norm = tf_bn_compat.layers.batch_normalization(x, training=training)
-    update_ops = tf.compat.v1.get_collection(
-        tf.compat.v1.GraphKeys.UPDATE_OPS)
-    with tf.control_dependencies(update_ops):
-      train_op = optimizer.minimize(loss)
-  ```
+def _wrap(name, text, width=76):
+  words = text.split()
+  lines, line = [], "  %s:" % name
+  for word in words:
+    if len(line) + 1 + len(word) > width:
+      lines.append(line)
+      line = "   "
+    line += " " + word
+  lines.append(line)
+  return "\n".join(lines)
+
+
+def _docstring(summary, parameters, docs):
+  missing = [p for p in parameters if p not in docs]
+  if missing:
+    raise ValueError("No documentation for argument(s) %s." % missing)
+  args = "\n".join(_wrap(p, docs[p]) for p in parameters)
+  return "%s\n\nArgs:\n%s\n\nReturns:\n  Output tensor.\n" % (summary, args)
+
+
+def make_functional(layer_class, name, parameters, summary,
+                    call_arguments=(), defaults=None, scoped=True):
+  """Returns TF1's functional interface to `layer_class`.
 
   Args:
-    inputs: Tensor input.
-    axis: An `int` or list of `int`, the axis or axes to normalize.
-    momentum: Momentum for the moving average.
-    epsilon: Small float added to variance to avoid dividing by zero.
-    center: If True, add offset of `beta`.
-    scale: If True, multiply by `gamma`.
-    beta_initializer: Initializer for the beta weight.
-    gamma_initializer: Initializer for the gamma weight.
-    moving_mean_initializer: Initializer for the moving mean.
-    moving_variance_initializer: Initializer for the moving variance.
-    beta_regularizer: Optional regularizer for the beta weight.
-    gamma_regularizer: Optional regularizer for the gamma weight.
-    beta_constraint: Optional projection applied to `beta` by optimizers.
-    gamma_constraint: Optional projection applied to `gamma` by optimizers.
-    training: Python bool or scalar bool tensor (e.g. a placeholder): use
-      batch statistics and update the moving ones.
-    trainable: If True, add `gamma`/`beta` to `TRAINABLE_VARIABLES`.
-    name: String, the name of the layer and of its variable scope.
-    reuse: Whether to reuse the variables of a previous layer of the same
-      name.
-    renorm: Whether to use Batch Renormalization.
-    renorm_clipping: Dict that may map 'rmax', 'rmin', 'dmax' to scalars.
-    renorm_momentum: Momentum of the renorm moving averages.
-    fused: None/True to use the fused kernel where it can serve, False never.
-    virtual_batch_size: An `int`: ghost batch size dividing the batch size.
-    adjustment: Function from the input's dynamic shape to (scale, bias)
-      applied to the normalized values in training.
+    layer_class: The layer class.
+    name: The function's name (e.g. "conv2d").
+    parameters: The function's parameter names after `inputs`, in TF1's
+      order. "reuse" and the names in `call_arguments` are not passed to the
+      constructor.
+    summary: First paragraph of the docstring.
+    call_arguments: Names of the arguments passed to the layer's call (e.g.
+      "training").
+    defaults: Dict of defaults that differ from the constructor's (or of
+      arguments it takes through `**kwargs`, which otherwise default to
+      None).
+    scoped: Whether `name` is also the layer's variable scope and `reuse`
+      is honoured (layers with variables).
 
   Returns:
-    Output tensor.
-
-  Raises:
-    ValueError: for invalid arguments or input shapes, as the layer does.
+    The function.
   """
-  layer = BatchNormalization(
-      axis=axis,
-      momentum=momentum,
-      epsilon=epsilon,
-      center=center,
-      scale=scale,
-      beta_initializer=beta_initializer,
-      gamma_initializer=gamma_initializer,
-      moving_mean_initializer=moving_mean_initializer,
-      moving_variance_initializer=moving_variance_initializer,
-      beta_regularizer=beta_regularizer,
-      gamma_regularizer=gamma_regularizer,
-      beta_constraint=beta_constraint,
-      gamma_constraint=gamma_constraint,
-      renorm=renorm,
-      renorm_clipping=renorm_clipping,
-      renorm_momentum=renorm_momentum,
-      fused=fused,
-      trainable=trainable,
-      virtual_batch_size=virtual_batch_size,
-      adjustment=adjustment,
-      name=name,
-      _reuse=reuse,
-      _scope=name)
-  return layer(inputs, training=training)
+  defaults = dict(defaults or {})
+  init = inspect.signature(layer_class.__init__).parameters
+  call_defaults = inspect.signature(layer_class.call).parameters
+
+  def default(parameter):
+    if parameter in defaults:
+      return defaults[parameter]
+    if parameter in call_arguments:
+      return call_defaults[parameter].default
+    return init[parameter].default if parameter in init else None
+
+  signature = inspect.Signature(
+      [inspect.Parameter("inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD)] +
+      [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                         default=default(p)) for p in parameters])
+  docs = dict(_COMMON_DOCS)
+  docs.update(_argument_docs(layer_class.call.__doc__))
+  for cls in reversed(layer_class.__mro__):  # Subclasses refine their bases.
+    docs.update(_argument_docs(cls.__doc__))
+
+  def function(*args, **kwargs):
+    try:
+      bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+      raise TypeError("%s() %s" % (name, error)) from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    inputs = arguments.pop("inputs")
+    call_kwargs = {k: arguments.pop(k) for k in call_arguments}
+    reuse = arguments.pop("reuse", None)
+    if scoped:
+      arguments.update(_scope=arguments.get("name"), _reuse=reuse)
+    return layer_class(**arguments)(inputs, **call_kwargs)
+
+  function.__name__ = function.__qualname__ = name
+  function.__module__ = layer_class.__module__
+  function.__signature__ = signature
+  function.__doc__ = _docstring(summary, ["inputs"] + list(parameters), docs)
+  return function
+
+
+def constructor_parameters(layer_class):
+  """The named parameters of `layer_class.__init__` (no self, no **kwargs)."""
+  return [p.name for p in inspect.signature(
+      layer_class.__init__).parameters.values()
+          if p.name != "self" and p.kind != inspect.Parameter.VAR_KEYWORD]

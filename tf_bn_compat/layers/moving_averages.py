@@ -1,7 +1,9 @@
 """Assignments that keep the moving statistics of a layer up to date.
 
 The update is written as TF1 writes it, so that values match bit for bit:
-`variable -= (variable - value) * (1 - momentum)`.
+`variable -= (variable - value) * (1 - momentum)`. The ops are not pinned
+next to the variable with `colocate_with` (deprecated in TF 2): the placer puts
+an assignment on its variable's device by itself.
 """
 
 import tensorflow as tf
@@ -19,16 +21,14 @@ def assign_moving_average(variable, value, momentum):
     The tensor returned by the assignment (the updated value).
   """
   with tf.compat.v1.name_scope("AssignMovingAvg") as scope:
-    with tf.compat.v1.colocate_with(variable):
-      decay = tf.convert_to_tensor(1.0 - momentum, name="decay")
-      if decay.dtype != variable.dtype.base_dtype:
-        decay = tf.cast(decay, variable.dtype.base_dtype)
-      delta = (variable - tf.cast(value, variable.dtype.base_dtype)) * decay
-      return tf.compat.v1.assign_sub(variable, delta, name=scope)
+    decay = tf.convert_to_tensor(1.0 - momentum, name="decay")
+    if decay.dtype != variable.dtype.base_dtype:
+      decay = tf.cast(decay, variable.dtype.base_dtype)
+    delta = (variable - tf.cast(value, variable.dtype.base_dtype)) * decay
+    return tf.compat.v1.assign_sub(variable, delta, name=scope)
 
 
 def assign_new_value(variable, value):
   """Overwrites `variable` with `value` (used for the renorm variance)."""
   with tf.compat.v1.name_scope("AssignNewValue") as scope:
-    with tf.compat.v1.colocate_with(variable):
-      return tf.compat.v1.assign(variable, value, name=scope)
+    return tf.compat.v1.assign(variable, value, name=scope)

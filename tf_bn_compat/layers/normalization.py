@@ -6,7 +6,9 @@ import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
 from tf_bn_compat.layers import base
+from tf_bn_compat.layers import functional
 from tf_bn_compat.layers import fused_decision
+from tf_bn_compat.layers import input_spec
 from tf_bn_compat.layers import moving_averages
 from tf_bn_compat.layers import renorm as renorm_lib
 from tf_bn_compat.layers import training_flag
@@ -183,9 +185,9 @@ class BatchNormalization(base.Layer):
 
   @property
   def _param_dtype(self):
-    if self.dtype in ("float16", "bfloat16"):
+    if self._compute_dtype in ("float16", "bfloat16"):
       return tf.float32
-    return tf.as_dtype(self.dtype or "float32")
+    return tf.as_dtype(self._compute_dtype or "float32")
 
   def build(self, input_shape):
     """Validates the input shape, picks the path and creates the variables.
@@ -200,9 +202,9 @@ class BatchNormalization(base.Layer):
     input_shape = tf.TensorShape(input_shape)
     rank = input_shape.rank
     self.axis = _validate_axis(self.axis, rank)
-    if not tf.as_dtype(self.dtype).is_floating:
+    if not tf.as_dtype(self._compute_dtype).is_floating:
       raise TypeError("BatchNormalization needs a floating-point input, got "
-                      "%s." % self.dtype)
+                      "%s." % self._compute_dtype)
     if self.virtual_batch_size is not None:
       if self.virtual_batch_size <= 0:
         raise ValueError("virtual_batch_size must be a positive integer that "
@@ -221,7 +223,7 @@ class BatchNormalization(base.Layer):
         raise ValueError("Input dimension %d (a normalized axis) must be known "
                          "when the layer is built; input shape is %s." %
                          (a, input_shape))
-    self.input_spec = (rank, sizes)
+    self.input_spec = input_spec.InputSpec(ndim=rank, axes=sizes)
     if len(self.axis) == 1 and self.virtual_batch_size is None:
       param_shape = [sizes[self.axis[0]]]
     else:
@@ -237,7 +239,7 @@ class BatchNormalization(base.Layer):
       return
     reason = fused_decision.fused_unavailable_reason(
         rank, self.axis, self.renorm, self.virtual_batch_size,
-        self.adjustment, self.dtype)
+        self.adjustment, self._compute_dtype)
     if reason is None:
       self.fused = True
       self._data_format = fused_decision.fused_data_format(rank, self.axis)
@@ -252,31 +254,34 @@ class BatchNormalization(base.Layer):
     param_dtype = self._param_dtype
     if self.scale:
       self.gamma = self.add_weight(
-          "gamma", shape, param_dtype, self.gamma_initializer, True,
+          "gamma", shape, param_dtype, self.gamma_initializer,
           regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
     if self.center:
       self.beta = self.add_weight(
-          "beta", shape, param_dtype, self.beta_initializer, True,
+          "beta", shape, param_dtype, self.beta_initializer,
           regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def statistic(name, initializer):
       return self.add_weight(
-          name, shape, param_dtype, initializer, False,
+          name, shape, param_dtype, initializer, trainable=False,
           synchronization=tf.VariableSynchronization.ON_READ,
-          aggregation=tf.VariableAggregation.MEAN, use_partitioner=False)
+          aggregation=tf.VariableAggregation.MEAN)
 
-    self.moving_mean = statistic("moving_mean", self.moving_mean_initializer)
-    self.moving_variance = statistic("moving_variance",
-                                     self.moving_variance_initializer)
-    if self.renorm:
-      variance_init = self.moving_variance_initializer
+    # TF1 never partitions the moving statistics.
+    with self._without_partitioner():
+      self.moving_mean = statistic("moving_mean", self.moving_mean_initializer)
+      self.moving_variance = statistic("moving_variance",
+                                       self.moving_variance_initializer)
+      if self.renorm:
+        variance_init = self.moving_variance_initializer
 
-      def stddev_initializer(*args, **kwargs):
-        return tf.sqrt(variance_init(*args, **kwargs))
+        def stddev_initializer(*args, **kwargs):
+          return tf.sqrt(variance_init(*args, **kwargs))
 
-      self.moving_stddev = statistic("moving_stddev", stddev_initializer)
-      self.renorm_mean = statistic("renorm_mean", self.moving_mean_initializer)
-      self.renorm_stddev = statistic("renorm_stddev", stddev_initializer)
+        self.moving_stddev = statistic("moving_stddev", stddev_initializer)
+        self.renorm_mean = statistic("renorm_mean",
+                                     self.moving_mean_initializer)
+        self.renorm_stddev = statistic("renorm_stddev", stddev_initializer)
 
   def call(self, inputs, training=False):
     """Normalizes `inputs`.
@@ -291,7 +296,7 @@ class BatchNormalization(base.Layer):
     Returns:
       The normalized tensor, same shape and dtype as `inputs`.
     """
-    inputs = tf.cast(inputs, self.dtype)
+    inputs = tf.cast(inputs, self._compute_dtype)
     call_inputs = [inputs]
     training = training_flag.normalize(training)
     if self.virtual_batch_size is not None:
@@ -452,10 +457,8 @@ class BatchNormalization(base.Layer):
 
   def get_config(self):
     """Returns the constructor arguments as a dict (see `from_config`)."""
-    config = {
-        "name": self.name,
-        "trainable": self.trainable,
-        "dtype": self._dtype_arg if self._dtype_arg is not None else self.dtype,
+    config = super().get_config()
+    config.update({
         "axis": self.axis,
         "momentum": self.momentum,
         "epsilon": self.epsilon,
@@ -471,7 +474,7 @@ class BatchNormalization(base.Layer):
         "gamma_regularizer": arguments.serialize(self.gamma_regularizer),
         "beta_constraint": arguments.serialize(self.beta_constraint),
         "gamma_constraint": arguments.serialize(self.gamma_constraint),
-    }
+    })
     if self.renorm:
       config.update(renorm=True, renorm_clipping=self.renorm_clipping,
                     renorm_momentum=self.renorm_momentum)
@@ -498,3 +501,28 @@ def _compose(scale, offset, then_scale, then_offset):
   if then_offset is not None:
     offset += then_offset
   return scale, offset
+
+
+batch_normalization = functional.make_functional(
+    BatchNormalization, "batch_normalization",
+    ["axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+     "gamma_initializer", "moving_mean_initializer",
+     "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+     "beta_constraint", "gamma_constraint", "training", "trainable", "name",
+     "reuse", "renorm", "renorm_clipping", "renorm_momentum", "fused",
+     "virtual_batch_size", "adjustment"],
+    """Functional interface for the batch normalization layer, as in TF1.
+
+The moving statistics are updated by ops placed in `UPDATE_OPS`; run them
+with the train op, after all batch normalization calls are built:
+
+```python
+  x_norm = tf_bn_compat.layers.batch_normalization(x, training=training)
+  update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+  with tf.control_dependencies(update_ops):
+    train_op = optimizer.minimize(loss)
+```""",
+    call_arguments=("training",))
+
+BatchNorm = BatchNormalization
+batch_norm = batch_normalization

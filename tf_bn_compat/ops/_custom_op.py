@@ -40,7 +40,8 @@ def custom_fused_batch_norm(x,
     mean: 1-D float32 tensor of size C, or None (training with factor 1).
     variance: As `mean`.
     epsilon: Added to the variance (passed through unchanged, as TF 2.21's
-      `tf.compat.v1.nn.fused_batch_norm` does).
+      `tf.compat.v1.nn.fused_batch_norm` does); a negative or non-finite one
+      is an error.
     data_format: "NHWC", "NCHW", "NDHWC" or "NCDHW".
     is_training: Python bool.
     exponential_avg_factor: Python float; see the op's documentation.

@@ -1,13 +1,22 @@
 """Lazy loader of the compiled op library and the backend choice.
 
-The library is `_tf_bn_compat_ops.so` next to this file (built by
-`python custom_ops/build.py`), or the file named by the environment variable
-`TF_BN_COMPAT_OPS_LIBRARY` (e.g. the Bazel output). Nothing is built here.
+The library is the first of
+  1. the file named by the environment variable `TF_BN_COMPAT_OPS_LIBRARY`
+     (e.g. the Bazel output), when set: nothing else is tried;
+  2. `_tf_bn_compat_ops.so` next to this file (a source tree's build, by
+     `python custom_ops/build.py`);
+  3. the per-user cache (`tf_bn_compat.build.cache`), where the library is
+     compiled from the package's sources at first use, once per TensorFlow
+     version (one line on stderr while it builds).
+A library is loaded only if its build information (read from the file, see
+`tf_bn_compat.build.build_info`) names the running TensorFlow and C++ ABI.
 
 `TF_BN_COMPAT_BACKEND` picks the backend: "custom" (the compiled op; an
-unloadable library is an error), "tf" (TensorFlow's FusedBatchNormV3), or
-unset/"auto" (the compiled op when it loads, else TensorFlow's, with one
-warning).
+unavailable library is an error), "tf" (TensorFlow's FusedBatchNormV3; nothing
+is built), or unset/"auto" (the compiled op when it can be had, else
+TensorFlow's, with one warning that says why). On a machine with a GPU whose
+compute capability our CUDA kernels have not been verified on (`_gpu_policy`),
+"auto" runs TensorFlow's op, with one log line.
 """
 
 import os
@@ -16,47 +25,118 @@ import warnings
 
 import tensorflow as tf
 
+from tf_bn_compat.build import build_info
+from tf_bn_compat.ops import _gpu_policy
+
 LIBRARY_ENV = "TF_BN_COMPAT_OPS_LIBRARY"
 BACKEND_ENV = "TF_BN_COMPAT_BACKEND"
 LIBRARY_NAME = "_tf_bn_compat_ops.so"
 _BACKENDS = ("custom", "tf", "auto")
+_NOT_BUILT = "%s=tf: the op is not built" % BACKEND_ENV
 
 _lock = threading.Lock()
-_state = {"loaded": False, "module": None, "error": None}
+_state = {"loaded": False, "module": None, "error": None, "path": None,
+          "source": None, "notes": [], "gpu_reason": None}
+
+
+def packaged_library_path():
+  """The source tree's prebuilt library (next to this file)."""
+  return os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY_NAME)
 
 
 def library_path():
-  """Path of the op library this process loads."""
-  return os.environ.get(LIBRARY_ENV) or os.path.join(
-      os.path.dirname(os.path.abspath(__file__)), LIBRARY_NAME)
+  """Path of the op library this process loaded (or would try first)."""
+  return (_state["path"] or os.environ.get(LIBRARY_ENV) or
+          packaged_library_path())
+
+
+def library_source():
+  """How the loaded library was found: "env", "package", "cache" or None."""
+  return _state["source"]
+
+
+def load_notes():
+  """Libraries passed over while resolving (e.g. built for another TF)."""
+  return list(_state["notes"])
+
+
+def _running_abi():
+  return int(tf.sysconfig.CXX11_ABI_FLAG)
+
+
+def _mismatch(path):
+  try:
+    fields = build_info.read(path)
+  except OSError as e:
+    return "cannot read it: %s" % e
+  return build_info.mismatch(fields, tf.version.VERSION, _running_abi())
+
+
+def _resolve(notes):
+  """(path, source, None) of a library that fits, or (None, None, reason)."""
+  explicit = os.environ.get(LIBRARY_ENV)
+  if explicit:
+    if not os.path.exists(explicit):
+      return None, None, ("%s not found (%s names it; build it with `python "
+                          "-m tf_bn_compat.build --output %s`)" %
+                          (explicit, LIBRARY_ENV, explicit))
+    problem = _mismatch(explicit)
+    if problem:
+      return None, None, ("%s (%s) is not loaded: %s; rebuild it with `python "
+                          "-m tf_bn_compat.build --output %s`" %
+                          (explicit, LIBRARY_ENV, problem, explicit))
+    return explicit, "env", None
+  packaged = packaged_library_path()
+  if os.path.exists(packaged):
+    problem = _mismatch(packaged)
+    if not problem:
+      return packaged, "package", None
+    notes.append("ignored %s: %s (rebuild it with `python "
+                 "custom_ops/build.py`)" % (packaged, problem))
+  if _requested_backend() == "tf":
+    return None, None, _NOT_BUILT
+  # pylint: disable=g-import-not-at-top
+  from tf_bn_compat.build import cache
+  try:
+    return cache.ensure_library(tf.version.VERSION, _running_abi()), "cache", \
+        None
+  except (cache.Unavailable, OSError, ValueError) as e:
+    # OSError: e.g. a read-only cache directory; ValueError: a damaged spec.
+    return None, None, ("cannot build it for TensorFlow %s: %s" %
+                        (tf.version.VERSION, e))
 
 
 def _try_load():
-  path = library_path()
-  if not os.path.exists(path):
-    return None, ("%s not found (build it with `python custom_ops/build.py`, "
-                  "or point %s at a built library)" % (path, LIBRARY_ENV))
-  try:
-    return tf.load_op_library(path), None
-  except Exception as e:  # pylint: disable=broad-except
-    # Any load failure (missing symbols, TF version mismatch) means fallback.
-    return None, "cannot load %s: %s" % (path, e)
+  notes = []
+  path, source, error = _resolve(notes)
+  module = None
+  if path:
+    try:
+      module = tf.load_op_library(path)
+    except Exception as e:  # pylint: disable=broad-except
+      # Any load failure (missing symbols, a damaged file) means fallback.
+      error = "cannot load %s: %s" % (path, e)
+  if error and notes:
+    error += " (%s)" % "; ".join(notes)
+  # Not building under TF_BN_COMPAT_BACKEND=tf decides nothing for later.
+  _state.update(loaded=error != _NOT_BUILT, module=module, error=error,
+                path=path if module else None,
+                source=source if module else None, notes=notes)
 
 
 def load_library():
-  """Loads the op library once.
+  """Loads the op library once (building it first if needed).
 
   Returns:
-    The module from `tf.load_op_library`, or None (after one warning) when the
-    library is missing or does not load.
+    The module from `tf.load_op_library`, or None (after one warning) when no
+    library fits or loads.
   """
   with _lock:
     if not _state["loaded"]:
-      module, error = _try_load()
-      _state.update(loaded=True, module=module, error=error)
-      if module is None and _requested_backend() != "tf":
+      _try_load()
+      if _state["module"] is None and _requested_backend() != "tf":
         warnings.warn("tf_bn_compat: compiled op unavailable, using "
-                      "TensorFlow's FusedBatchNormV3: " + error,
+                      "TensorFlow's FusedBatchNormV3: " + _state["error"],
                       RuntimeWarning, stacklevel=2)
     return _state["module"]
 
@@ -79,7 +159,8 @@ def backend():
 
   Raises:
     ValueError: if TF_BN_COMPAT_BACKEND has an unknown value.
-    RuntimeError: if TF_BN_COMPAT_BACKEND=custom and the library does not load.
+    RuntimeError: if TF_BN_COMPAT_BACKEND=custom and the library is
+      unavailable.
   """
   requested = _requested_backend()
   if requested == "tf":
@@ -87,10 +168,27 @@ def backend():
   if requested == "custom":
     with _lock:
       if not _state["loaded"]:
-        module, error = _try_load()
-        _state.update(loaded=True, module=module, error=error)
+        _try_load()
     if _state["module"] is None:
       raise RuntimeError("%s=custom but the compiled op library is "
                          "unavailable: %s" % (BACKEND_ENV, _state["error"]))
     return "custom"
-  return "custom" if load_library() is not None else "tf"
+  # The GPU check comes first: nothing is built for kernels we will not use.
+  if unverified_gpu_reason() or load_library() is None:
+    return "tf"
+  return "custom"
+
+
+def unverified_gpu_reason():
+  """Why the visible GPUs rule out our kernels for "auto", or "".
+
+  Checks once per process and logs the reason once.
+  """
+  with _lock:
+    if _state["gpu_reason"] is None:
+      reason = _gpu_policy.unverified_gpu_reason(
+          _gpu_policy.visible_gpu_capabilities())
+      _state["gpu_reason"] = reason or ""
+      if reason:
+        tf.compat.v1.logging.warning("tf_bn_compat: " + reason)
+    return _state["gpu_reason"]

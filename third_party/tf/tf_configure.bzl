@@ -7,7 +7,7 @@ defines
   :libtensorflow_framework     the shared framework library
   :cudart_static, :cuda_headers  CUDA's static runtime and headers (only when
                                nvcc is found)
-and a build_defs.bzl with TF_COPTS, CUDA_ENABLED and NVCC.
+and a build_defs.bzl with TF_COPTS, TF_VERSION, CUDA_ENABLED and NVCC.
 """
 
 _SCRIPT = """
@@ -15,6 +15,7 @@ import tensorflow as tf
 print(tf.sysconfig.get_include())
 print(tf.sysconfig.get_lib())
 print(' '.join(tf.sysconfig.get_compile_flags()))
+print(tf.version.VERSION)
 """
 
 def _tf_configure_impl(rctx):
@@ -23,7 +24,7 @@ def _tf_configure_impl(rctx):
     if result.return_code != 0:
         fail("tf_configure: %s could not import tensorflow:\n%s" % (python, result.stderr))
     lines = result.stdout.strip().split("\n")
-    include, lib, cflags = lines[-3], lines[-2], lines[-1].split(" ")
+    include, lib, cflags, version = lines[-4], lines[-3], lines[-2].split(" "), lines[-1]
     rctx.symlink(include, "include")
     rctx.symlink(lib + "/libtensorflow_framework.so.2", "libtensorflow_framework.so.2")
 
@@ -69,6 +70,7 @@ cc_import(
     rctx.file("BUILD", build)
     rctx.file("build_defs.bzl", "\n".join([
         "TF_COPTS = %s" % repr(copts),
+        "TF_VERSION = %s" % repr(version),
         "CUDA_ENABLED = %s" % cuda_enabled,
         "NVCC = %s" % repr(str(nvcc) if nvcc else ""),
         "",

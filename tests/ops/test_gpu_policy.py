@@ -1,0 +1,55 @@
+"""The automatic backend keeps our CUDA kernels off unverified GPUs."""
+
+import pytest
+import tensorflow as tf
+
+from tf_bn_compat.ops import _gpu_policy
+from tf_bn_compat.ops import _library
+
+
+@pytest.mark.parametrize("capabilities,verified,expected", [
+    ([], frozenset(), None),
+    ([(9, 0)], frozenset(), "9.0"),
+    ([(9, 0)], frozenset({(9, 0)}), None),
+    ([(9, 0), (8, 0)], frozenset({(9, 0)}), "8.0"),
+    ([(0, 0)], frozenset({(9, 0)}), "0.0"),
+])
+def test_unverified_gpu_reason(capabilities, verified, expected):
+  reason = _gpu_policy.unverified_gpu_reason(capabilities, verified)
+  if expected is None:
+    assert reason is None
+  else:
+    assert "compute capability " + expected in reason
+    assert "TF_BN_COMPAT_BACKEND=custom" in reason
+
+
+def test_no_capability_is_verified_yet():
+  # Until a GPU run of benchmarks/cuda_vs_torch.py is recorded, none is.
+  assert not _gpu_policy.VERIFIED_COMPUTE_CAPABILITIES
+
+
+@pytest.fixture
+def fresh_gpu_state(monkeypatch):
+  monkeypatch.setitem(_library._state, "gpu_reason", None)
+  monkeypatch.delenv(_library.BACKEND_ENV, raising=False)
+
+
+@pytest.mark.usefixtures("fresh_gpu_state")
+def test_auto_backend_uses_tf_op_on_unverified_gpu(monkeypatch):
+  assert _library.load_library() is not None, _library.load_error()
+  monkeypatch.setattr(_gpu_policy, "visible_gpu_capabilities",
+                      lambda: [(9, 0)])
+  logged = []
+  monkeypatch.setattr(tf.compat.v1.logging, "warning", logged.append)
+  assert _library.backend() == "tf"
+  assert _library.backend() == "tf"
+  assert len(logged) == 1 and "compute capability 9.0" in logged[0]
+  monkeypatch.setenv(_library.BACKEND_ENV, "custom")
+  assert _library.backend() == "custom"
+
+
+@pytest.mark.usefixtures("fresh_gpu_state")
+def test_auto_backend_uses_our_op_without_gpu(monkeypatch):
+  assert _library.load_library() is not None, _library.load_error()
+  monkeypatch.setattr(_gpu_policy, "visible_gpu_capabilities", lambda: [])
+  assert _library.backend() == "custom"
