@@ -86,7 +86,10 @@ TF_SRCS = [
     "custom_ops/tf_adapters/fused_batch_norm_kernels.cc",
 ]
 
-TF_HDRS = ["custom_ops/tf_adapters/fused_batch_norm_common.h"]
+TF_HDRS = [
+    "custom_ops/tf_adapters/attr_checks.h",
+    "custom_ops/tf_adapters/fused_batch_norm_common.h",
+]
 
 TF_GPU_SRCS = ["custom_ops/tf_adapters/fused_batch_norm_kernels_gpu.cc"]
 

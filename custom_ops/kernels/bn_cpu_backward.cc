@@ -1,7 +1,8 @@
 // The FusedBatchNormGradV3 computation on the CPU (see bn_kernels.h).
 //
-// Pass 1 reduces sum(dy) and sum(dy * (x - mean)) per channel (float within a
-// block, double across blocks in block order). Pass 2 writes
+// Pass 1 reduces sum(dy) and sum(dy * (x - mean)) per channel (short float
+// sums added into double, see bn_cpu_blocks.h; blocks merged in block
+// order). Pass 2 writes
 //   dx = A * dy + B * (x - mean) + D
 // with per-channel A = scale * inv_std and, in training,
 // B = -A * inv_std * dscale / m, D = -A * doffset / m (B = D = 0 in
@@ -119,16 +120,16 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
               bool is_training, float* dscale, float* doffset,
               bn_parallel_for_fn parallel_for, void* pf_ctx) {
   const std::vector<float> zeros(p.c, 0.0f);
-  const ScratchFloats partials(2 * p.NumPartials());
-  float* part_dy = partials.data();
-  float* part_dyxc = part_dy + p.NumPartials();
+  const ScratchDoubles partials(2 * p.NumPartials());
+  double* part_dy = partials.data();
+  double* part_dyxc = part_dy + p.NumPartials();
   ReduceBlocks(p, dy, zeros.data(), x, mean, part_dy, part_dyxc, parallel_for,
                pf_ctx);
 
   std::vector<double> sum_dy(p.c, 0.0), sum_dyxc(p.c, 0.0);
   MergePartials(
       p, part_dy, part_dyxc,
-      [&](int64_t k, float a, float b) {
+      [&](int64_t k, double a, double b) {
         sum_dy[k] += a;
         sum_dyxc[k] += b;
       },

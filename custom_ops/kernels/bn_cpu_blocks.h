@@ -9,9 +9,15 @@
 // stretch of memory whenever it can be (a few whole planes, or channels
 // [k0, k1) of one plane) and holds about kBlockElements elements.
 //
-// A reduction leaves one float partial per (channel, block of that channel),
-// stored slot-major ([slot][k], a block's slot being its index among the
-// blocks of its channels) and merged per channel in slot order.
+// A reduction leaves one double partial per (channel, block of that
+// channel), stored slot-major ([slot][k], a block's slot being its index
+// among the blocks of its channels) and merged per channel in slot order.
+// Within a block, float accumulators take at most kFlushTerms terms each
+// before they are added into the double partial: one float running sum over
+// a whole block (hundreds of terms, |sum| up to hundreds of times a term)
+// left the statistics off by several float ulps, enough to show in TF's
+// finite-difference gradient checks; short float sums keep the speed of
+// float arithmetic and the error of a few roundings of small sums.
 #ifndef TF_BN_COMPAT_KERNELS_BN_CPU_BLOCKS_H_
 #define TF_BN_COMPAT_KERNELS_BN_CPU_BLOCKS_H_
 
@@ -45,6 +51,14 @@ constexpr int64_t kMinPerChannelFirst = 256;
 constexpr int kLanes = 32;
 // Rough cost of one element in cycles, for the parallel-for's sharding.
 constexpr int64_t kCostPerElement = 4;
+// Terms a float accumulator takes before it is added into double: a block
+// of channels-last rows spans at least kMinPerChannel rows, so a block with
+// many channels (a wide run per row) flushes once, at its end.
+constexpr int kFlushTerms = 64;
+// The most channels one block spans: a block holds about kBlockElements
+// elements and at least kMinPerChannel of each of its channels (the plan
+// below never exceeds this; the per-block float sums live on the stack).
+constexpr int64_t kMaxBlockChannels = kBlockElements / kMinPerChannel;
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -85,7 +99,9 @@ struct BlockPlan {
         CeilDiv(last ? kMinPerChannel : kMinPerChannelFirst, chunk);
     if (c > 0) {
       const int64_t per_group = std::max<int64_t>(1, min_planes * chunk);
-      channels_per_block = CeilDiv(c, CeilDiv(c * per_group, kBlockElements));
+      channels_per_block = std::min(
+          kMaxBlockChannels,
+          CeilDiv(c, CeilDiv(c * per_group, kBlockElements)));
       channel_groups = CeilDiv(c, channels_per_block);
     } else {
       channels_per_block = channel_groups = 0;
@@ -103,7 +119,7 @@ struct BlockPlan {
   }
 
   int64_t NumPartials() const { return c * blocks_per_channel; }
-  float* Partial(float* part, const Block& blk, int64_t k) const {
+  double* Partial(double* part, const Block& blk, int64_t k) const {
     return part + blk.slot * c + k;
   }
 
@@ -163,8 +179,8 @@ constexpr int64_t kMergeChannels = 64;
 // with the partials of k's block in that slot, then done(k). Parallel over
 // channel groups only, so each channel's order is fixed.
 template <typename Merge, typename Done>
-void MergePartials(const BlockPlan& p, const float* part_a,
-                   const float* part_b, const Merge& merge, const Done& done,
+void MergePartials(const BlockPlan& p, const double* part_a,
+                   const double* part_b, const Merge& merge, const Done& done,
                    bn_parallel_for_fn parallel_for, void* pf_ctx) {
   const int64_t groups = CeilDiv(p.c, kMergeChannels);
   auto body = [&](int64_t g0, int64_t g1) {
@@ -296,23 +312,46 @@ inline void AccumulateRows(const T* x1, const float* __restrict__ c1,
   }
 }
 
-// Channels first: kLanes running sums of one channel, as kLaneVectors
-// Float8 vectors, plus one scalar sum. Of a run, whole groups of kLanes go
-// lane by lane, the remaining whole Float8s to vectors 0, 1, ... and the
-// last (len % 8) elements to the scalar. Everything is in a fixed order, so
-// results depend only on the run lengths. The order is that of Float8 at
-// every level, whatever its widest vector, so that the avx2 and avx512
-// levels give the same sums (16 wide, they would go to other lanes).
+// Channels first: kLanes running float sums of one channel, as kLaneVectors
+// vectors, plus one double scalar sum. A run is cut into stretches of at most
+// kFlushTerms - 1 lane groups; of a stretch, whole groups of kLanes go lane
+// by lane, the remaining whole vectors to vectors 0, 1, ... and the last
+// (len % 8) elements to the scalar. Before a lane would exceed
+// kFlushTerms terms, the lanes are summed (a tree, in float) into a double.
+// Everything is in a fixed order, so results depend only on the run lengths.
+// The order is that of Float8 at every level, whatever its widest vector, so
+// that the avx2 and avx512 levels give the same sums.
 constexpr int kLaneVectors = kLanes / kVector8;
 static_assert(kLanes % kVector8 == 0, "whole lane vectors");
 
 struct Lanes {
   Float8 a[kLaneVectors] = {};
   Float8 b[kLaneVectors] = {};
-  float tail_a = 0.0f, tail_b = 0.0f;
+  double flushed_a = 0.0, flushed_b = 0.0;
+  double tail_a = 0.0, tail_b = 0.0;
+  int terms = 0;  // The most terms a float lane holds.
 
   template <bool kSquare, typename T>
   void Add(const T* x1, float c1, const T* x2, float c2, int64_t len) {
+    // A stretch of kFlushTerms - 1 lane groups and one partial vector group
+    // adds at most kFlushTerms terms to a lane.
+    constexpr int64_t kStretch = (kFlushTerms - 1) * kLanes;
+    for (; len > kStretch; len -= kStretch, x1 += kStretch, x2 += kStretch) {
+      AddStretch<kSquare>(x1, c1, x2, c2, kStretch);
+    }
+    AddStretch<kSquare>(x1, c1, x2, c2, len);
+  }
+
+  double SumA() const { return flushed_a + TreeSum(a) + tail_a; }
+  double SumB() const { return flushed_b + TreeSum(b) + tail_b; }
+
+ private:
+  // len <= kStretch.
+  template <bool kSquare, typename T>
+  void AddStretch(const T* x1, float c1, const T* x2, float c2, int64_t len) {
+    const int stretch_terms = int(len / kLanes) + 1;
+    if (terms + stretch_terms > kFlushTerms) Flush();
+    terms += stretch_terms;
     int64_t t = 0;
     for (; t + kLanes <= len; t += kLanes) {
       for (int v = 0; v < kLaneVectors; ++v) {
@@ -334,10 +373,6 @@ struct Lanes {
     }
   }
 
-  float SumA() const { return Sum(a) + tail_a; }
-  float SumB() const { return Sum(b) + tail_b; }
-
- private:
   template <bool kSquare>
   void AddTail(const float* x1, float c1, const float* x2, float c2,
                int64_t len) {
@@ -353,41 +388,71 @@ struct Lanes {
     b[v] = MulAdd(u, w, b[v]);
   }
 
-  static float Sum(const Float8* v) {
-    Float8 s = v[0];
-    for (int i = 1; i < kLaneVectors; ++i) s += v[i];
-    float r = 0.0f;
-    for (int l = 0; l < kVector8; ++l) r += s[l];
-    return r;
+  void Flush() {
+    flushed_a += TreeSum(a);
+    flushed_b += TreeSum(b);
+    for (int v = 0; v < kLaneVectors; ++v) a[v] = b[v] = Float8{};
+    terms = 0;
+  }
+
+  static float TreeSum(const Float8* v) {
+    static_assert(kLaneVectors == 4 && kVector8 == 8, "the tree below");
+    const Float8 s = (v[0] + v[1]) + (v[2] + v[3]);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
   }
 };
+
+// Adds float sums into double ones (stores them when `first`) and clears
+// the float ones.
+inline void FlushSums(float* __restrict__ from_a, float* __restrict__ from_b,
+                      int64_t len, bool first, double* __restrict__ to_a,
+                      double* __restrict__ to_b) {
+  for (int64_t k = 0; k < len; ++k) {
+    to_a[k] = (first ? 0.0 : to_a[k]) + from_a[k];
+    to_b[k] = (first ? 0.0 : to_b[k]) + from_b[k];
+    from_a[k] = from_b[k] = 0.0f;
+  }
+}
 
 // Fills part_a / part_b (NumPartials() each) with every block's sums.
 template <typename T, bool kSquare>
 void ReduceBlocksImpl(const BlockPlan& p, const T* x1, const float* c1,
-                  const T* x2, const float* c2, float* part_a, float* part_b,
+                  const T* x2, const float* c2, double* part_a, double* part_b,
                   bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  static_assert(kFlushTerms % kRowGroup == 0, "flush after whole row groups");
   auto channels_last = [&](const Block& blk) {
     const int64_t kc = blk.k1 - blk.k0;
-    float* sum_a = p.Partial(part_a, blk, blk.k0);
-    float* sum_b = p.Partial(part_b, blk, blk.k0);
+    double* out_a = p.Partial(part_a, blk, blk.k0);
+    double* out_b = p.Partial(part_b, blk, blk.k0);
+    alignas(64) float sum_a[kMaxBlockChannels];
+    alignas(64) float sum_b[kMaxBlockChannels];
     std::fill(sum_a, sum_a + kc, 0.0f);
     std::fill(sum_b, sum_b + kc, 0.0f);
     const int64_t group = kc * kRowGroup <= kNarrowRun ? kRowGroup : 1;
+    int64_t rows_in_sums = 0;
+    bool first = true;
     for (int64_t r = blk.p0; r < blk.p1; r += group) {
       const int64_t at = p.Offset(r, blk.k0, 0);
       const float* m1 = c1 + blk.k0;
       const float* m2 = c2 + blk.k0;
-      if (blk.p1 - r >= kRowGroup && group == kRowGroup) {
+      const int64_t rows = std::min(group, blk.p1 - r);
+      if (rows == kRowGroup) {
         AccumulateRows<kRowGroup, kSquare>(x1 + at, m1, x2 + at, m2, p.c, kc,
                                            sum_a, sum_b);
-        continue;
+      } else {
+        for (int64_t i = 0; i < rows; ++i) {
+          AccumulateRows<1, kSquare>(x1 + at + i * p.c, m1, x2 + at + i * p.c,
+                                     m2, p.c, kc, sum_a, sum_b);
+        }
       }
-      for (int64_t i = 0; i < std::min(group, blk.p1 - r); ++i) {
-        AccumulateRows<1, kSquare>(x1 + at + i * p.c, m1, x2 + at + i * p.c,
-                                   m2, p.c, kc, sum_a, sum_b);
+      rows_in_sums += rows;
+      if (rows_in_sums >= kFlushTerms && r + rows < blk.p1) {
+        FlushSums(sum_a, sum_b, kc, first, out_a, out_b);
+        rows_in_sums = 0;
+        first = false;
       }
     }
+    FlushSums(sum_a, sum_b, kc, first, out_a, out_b);
   };
   auto channels_first = [&](const Block& blk) {
     for (int64_t k = blk.k0; k < blk.k1; ++k) {
@@ -410,7 +475,7 @@ void ReduceBlocksImpl(const BlockPlan& p, const T* x1, const float* c1,
 
 template <typename T>
 void ReduceBlocks(const BlockPlan& p, const T* x1, const float* c1,
-                  const T* x2, const float* c2, float* part_a, float* part_b,
+                  const T* x2, const float* c2, double* part_a, double* part_b,
                   bn_parallel_for_fn parallel_for, void* pf_ctx) {
   if (x2 == x1 && c2 == c1) {
     ReduceBlocksImpl<T, true>(p, x1, c1, x2, c2, part_a, part_b, parallel_for,

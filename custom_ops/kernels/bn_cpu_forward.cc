@@ -23,6 +23,10 @@ void Blend(const float* running, const float* batch, float f, int64_t c,
   }
 }
 
+void FillNan(float* v, int64_t c) {
+  for (int64_t k = 0; k < c; ++k) v[k] = std::numeric_limits<float>::quiet_NaN();
+}
+
 void CopyOrSkip(const float* from, int64_t c, float* to) {
   if (to == nullptr) return;
   for (int64_t k = 0; k < c; ++k) to[k] = from[k];
@@ -68,8 +72,13 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(
       bn::CopyOrSkip(mean_in, c, mean.data());
       status = BN_ISA_ENTRY(bn_cpu_inv_std)(var_in, c, epsilon, inv_std.data());
       if (status != BN_OK) return status;
-      bn::CopyOrSkip(mean_in, c, batch_mean);
-      bn::CopyOrSkip(var_in, c, batch_var);
+      if (n * s > 0) {
+        bn::CopyOrSkip(mean_in, c, batch_mean);
+        bn::CopyOrSkip(var_in, c, batch_var);
+      } else {  // TF reports NaN statistics for an empty batch here too.
+        bn::FillNan(batch_mean, c);
+        bn::FillNan(batch_var, c);
+      }
     }
     bn::CopyOrSkip(mean.data(), c, saved_mean);
     bn::CopyOrSkip(inv_std.data(), c, saved_inv_std);

@@ -1,9 +1,10 @@
 // Per-channel batch statistics on the CPU (see bn_kernels.h).
 //
-// Each block accumulates float sums of d = x - K and d^2, K being the
-// channel's first (finite) value, so the sums stay small when |mean| >> std.
-// Every block of a channel shares its K, so the blocks' sums are simply added
-// in double, in block order; then mean = K + S1 / m and
+// Each block accumulates sums of d = x - K and d^2 (short float sums added
+// into double, see bn_cpu_blocks.h), K being the channel's first (finite)
+// value, so the sums stay small when |mean| >> std. Every block of a channel
+// shares its K, so the blocks' sums are simply added in double, in block
+// order; then mean = K + S1 / m and
 // M2 = S2 - S1 * S1 / m. (Chan's pairwise merge would cost two divisions per
 // partial, 0.25 ms for c = 512 at 25 MB, for no accuracy: the float block
 // sums bound the error either way.)
@@ -38,9 +39,9 @@ void Stats(const T* x, const BlockPlan& p, float epsilon, float* mean,
            bn_parallel_for_fn parallel_for, void* pf_ctx) {
   std::vector<float> shift(p.c);
   for (int64_t k = 0; k < p.c; ++k) shift[k] = ChannelShift(x, p, k);
-  const ScratchFloats partials(2 * p.NumPartials());
-  float* part_sum = partials.data();
-  float* part_sq = part_sum + p.NumPartials();
+  const ScratchDoubles partials(2 * p.NumPartials());
+  double* part_sum = partials.data();
+  double* part_sq = part_sum + p.NumPartials();
   ReduceBlocks(p, x, shift.data(), x, shift.data(), part_sum, part_sq,
                parallel_for, pf_ctx);
 
@@ -48,7 +49,7 @@ void Stats(const T* x, const BlockPlan& p, float epsilon, float* mean,
   const double count = double(p.m);
   MergePartials(
       p, part_sum, part_sq,
-      [&](int64_t k, float block_sum, float block_sum_sq) {
+      [&](int64_t k, double block_sum, double block_sum_sq) {
         sum[k] += block_sum;
         sum_sq[k] += block_sum_sq;
       },

@@ -239,7 +239,8 @@ __global__ void FinalizeTraining(Grid g, const float* part_a,
   beta[k] = offset[k] - mean * alpha[k];
 }
 
-__global__ void FinalizeInference(int64_t c, const float* scale,
+// An empty batch (m == 0) reports NaN statistics, as TF's op does.
+__global__ void FinalizeInference(int64_t c, int64_t m, const float* scale,
                                   const float* offset, const float* mean_in,
                                   const float* var_in, float epsilon,
                                   float* batch_mean, float* batch_var,
@@ -248,8 +249,9 @@ __global__ void FinalizeInference(int64_t c, const float* scale,
   const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= c) return;
   const float inv_std = float(1.0 / sqrt(double(var_in[k]) + epsilon));
-  batch_mean[k] = mean_in[k];
-  batch_var[k] = var_in[k];
+  const float nan = __int_as_float(0x7fc00000);
+  batch_mean[k] = m > 0 ? mean_in[k] : nan;
+  batch_var[k] = m > 0 ? var_in[k] : nan;
   if (saved_mean) saved_mean[k] = mean_in[k];
   if (saved_inv_std) saved_inv_std[k] = inv_std;
   alpha[k] = scale[k] * inv_std;
@@ -389,7 +391,7 @@ int Forward(const void* x, void* y, const Grid& g, int64_t total,
         factor, batch_mean, batch_var, saved_mean, saved_inv_std, alpha, beta);
   } else {
     FinalizeInference<<<cblocks, kChannelThreads, 0, stream>>>(
-        g.c, scale, offset, mean_in, var_in, epsilon, batch_mean, batch_var,
+        g.c, g.m, scale, offset, mean_in, var_in, epsilon, batch_mean, batch_var,
         saved_mean, saved_inv_std, alpha, beta);
   }
   if (total > 0) {

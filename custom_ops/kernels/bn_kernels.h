@@ -6,8 +6,8 @@
  *                                           elements, element (i, k, j) at
  *                                           (i * c + k) * s + j.
  * x / y / dy / dx have dtype `dtype` (f32, f16, bf16); every per-channel array
- * (scale, offset, statistics) is float32 of length c; arithmetic is float with
- * block partials merged in double.
+ * (scale, offset, statistics) is float32 of length c; arithmetic is float,
+ * reductions add short float sums into double.
  *
  * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
  * argument; none aborts.
@@ -116,7 +116,8 @@ int bn_cpu_transform(const void* x, void* y, int dtype, int layout, int64_t n,
  * saved_mean / saved_inv_std receive the batch mean and 1/sqrt(biased var +
  * epsilon). An empty batch gives NaN statistics whatever f (as TF does).
  * In inference mean_in / var_in normalize x and are copied to batch_mean /
- * batch_var; saved_mean = mean_in, saved_inv_std = 1/sqrt(var_in + eps).
+ * batch_var (NaN for an empty batch, as TF does); saved_mean = mean_in,
+ * saved_inv_std = 1/sqrt(var_in + eps).
  * saved_mean / saved_inv_std may be NULL. */
 int bn_cpu_forward(const void* x, void* y, int dtype, int layout, int64_t n,
                    int64_t c, int64_t s, const float* scale,

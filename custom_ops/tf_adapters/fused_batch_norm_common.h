@@ -1,13 +1,21 @@
 // The OpKernels shared by both devices: validate every input and attribute,
 // allocate the outputs, then hand raw pointers to BnLauncher<Device> (one
 // specialization per device, in fused_batch_norm_kernels{,_gpu}.cc).
+//
+// The checks, their order and their messages are those of TensorFlow's
+// FusedBatchNormV3 / FusedBatchNormGradV3 kernels: x (and y_backprop) of
+// rank 4 or 5 whatever the data_format (its letters only say where the
+// channels are), per-channel inputs 1-D with one element per channel, mean
+// and variance checked only where they are read (inference, or
+// exponential_avg_factor != 1). One check is ours: epsilon and
+// exponential_avg_factor (attr_checks.h).
 #ifndef TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 #define TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 
-#include <cmath>
 #include <string>
 
 #include "custom_ops/kernels/bn_kernels.h"
+#include "custom_ops/tf_adapters/attr_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -56,7 +64,7 @@ template <> struct BnDtype<float> { static constexpr int value = BN_DTYPE_F32; }
 template <> struct BnDtype<Eigen::half> { static constexpr int value = BN_DTYPE_F16; };
 template <> struct BnDtype<bfloat16> { static constexpr int value = BN_DTYPE_BF16; };
 
-// Common attributes: data_format (-> layout and rank), epsilon, is_training.
+// Common attributes: data_format (-> layout), epsilon, is_training.
 class BnAttrs {
  public:
   explicit BnAttrs(OpKernelConstruction* ctx) {
@@ -67,52 +75,63 @@ class BnAttrs {
     } else if (data_format == "NCHW" || data_format == "NCDHW") {
       layout_ = BN_LAYOUT_CHANNELS_FIRST;
     } else {
-      ctx->CtxFailure(errors::InvalidArgument("Unknown data_format '",
-                                              data_format, "'."));
+      ctx->CtxFailure(errors::InvalidArgument("Invalid data format"));
       return;
     }
-    rank_ = data_format.size() == 4 ? 4 : 5;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("epsilon", &epsilon_));
-    OP_REQUIRES(ctx, std::isfinite(epsilon_) && epsilon_ >= 0.0f,
-                errors::InvalidArgument("epsilon must be finite and >= 0, got ",
-                                        epsilon_));
+    OP_REQUIRES_OK(ctx, CheckEpsilonAttr(epsilon_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("is_training", &is_training_));
   }
 
-  // Checks x's rank and derives (n, c, s).
-  absl::Status GeometryOf(const Tensor& x, const char* name, Geometry* g) const {
-    if (x.dims() != rank_) {
-      return errors::InvalidArgument(name, " must be rank ", rank_,
-                                     " for this data_format, got shape ",
-                                     x.shape().DebugString());
+  // (n, c, s) of an x already checked to be 4-D or 5-D.
+  Geometry GeometryOf(const Tensor& x) const {
+    Geometry g;
+    const int rank = x.dims();
+    const int channel_dim = layout_ == BN_LAYOUT_CHANNELS_LAST ? rank - 1 : 1;
+    g.layout = layout_;
+    g.n = x.dim_size(0);
+    g.c = x.dim_size(channel_dim);
+    // An empty x may have other dimensions whose product overflows int64
+    // (TensorShape multiplies them after the zero, this would not): it has
+    // no elements per channel, which s = 0 says.
+    g.s = 0;
+    if (x.NumElements() > 0) {
+      g.s = 1;
+      for (int d = 1; d < rank; ++d) {
+        if (d != channel_dim) g.s *= x.dim_size(d);
+      }
     }
-    g->layout = layout_;
-    g->n = x.dim_size(0);
-    const int channel_dim = layout_ == BN_LAYOUT_CHANNELS_LAST ? rank_ - 1 : 1;
-    g->c = x.dim_size(channel_dim);
-    g->s = 1;
-    for (int d = 1; d < rank_; ++d) {
-      if (d != channel_dim) g->s *= x.dim_size(d);
-    }
-    return absl::OkStatus();
+    return g;
   }
 
  protected:
   int layout_ = BN_LAYOUT_CHANNELS_LAST;
-  int rank_ = 4;
   float epsilon_ = 0.0f;
   bool is_training_ = true;
 };
 
-// A 1-D float input of size c (or, when allow_empty, of size 0).
-inline absl::Status CheckVector(const Tensor& t, const char* name, int64_t c,
-                                bool allow_empty) {
-  if (t.dims() != 1 || (t.dim_size(0) != c && !(allow_empty && t.dim_size(0) == 0))) {
-    return errors::InvalidArgument(name, " must be 1-D of size ", c,
-                                   allow_empty ? " (or empty)" : "",
-                                   ", got shape ", t.shape().DebugString());
-  }
-  return absl::OkStatus();
+// TensorFlow's check of an x or y_backprop rank.
+inline absl::Status CheckInputRank(const Tensor& t) {
+  if (t.dims() == 4 || t.dims() == 5) return absl::OkStatus();
+  return errors::InvalidArgument("input must be 4 or 5-dimensional",
+                                 t.shape().DebugString());
+}
+
+// TensorFlow's check that a per-channel input is 1-D; `what` as TF names it.
+inline absl::Status CheckOneDimensional(const Tensor& t, const char* what) {
+  if (t.dims() == 1) return absl::OkStatus();
+  return errors::InvalidArgument(what, " must be 1-dimensional",
+                                 t.shape().DebugString());
+}
+
+// TensorFlow's check that a per-channel input has c elements; `what` names
+// it (with TF's prefix for mean / variance).
+inline absl::Status CheckChannels(const Tensor& t, const std::string& what,
+                                  int64_t c) {
+  if (t.NumElements() == c) return absl::OkStatus();
+  return errors::InvalidArgument(
+      what, " must have the same number of elements as the channels of x, got ",
+      t.NumElements(), " and ", c);
 }
 
 inline absl::Status BnStatus(int status) {
@@ -131,20 +150,31 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
   explicit FusedBatchNormOp(OpKernelConstruction* ctx)
       : OpKernel(ctx), BnAttrs(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("exponential_avg_factor", &factor_));
-    OP_REQUIRES(ctx, std::isfinite(factor_),
-                errors::InvalidArgument("exponential_avg_factor must be finite"));
+    OP_REQUIRES_OK(ctx, CheckFactorAttr(factor_));
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
+    OP_REQUIRES_OK(ctx, CheckInputRank(x));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(1), "scale"));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(2), "offset"));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(3), "estimated_mean"));
+    OP_REQUIRES_OK(ctx,
+                   CheckOneDimensional(ctx->input(4), "estimated_variance"));
     ForwardArgs a{};
-    OP_REQUIRES_OK(ctx, GeometryOf(x, "x", &a.g));
+    a.g = GeometryOf(x);
     const int64_t c = a.g.c;
+    OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(1), "scale", c));
+    OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(2), "offset", c));
     const bool needs_running = !is_training_ || factor_ != 1.0f;
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(1), "scale", c, false));
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(2), "offset", c, false));
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(3), "mean", c, !needs_running));
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(4), "variance", c, !needs_running));
+    if (needs_running) {
+      const std::string prefix = is_training_
+                                     ? "When exponential_avg_factor != 1"
+                                     : "When is_training=false";
+      OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(3), prefix + ", mean", c));
+      OP_REQUIRES_OK(ctx,
+                     CheckChannels(ctx->input(4), prefix + ", variance", c));
+    }
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
     Tensor* out[4];
@@ -181,17 +211,23 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& dy = ctx->input(0);
     const Tensor& x = ctx->input(1);
-    BackwardArgs a{};
-    OP_REQUIRES_OK(ctx, GeometryOf(x, "x", &a.g));
-    OP_REQUIRES(ctx, dy.shape() == x.shape(),
+    OP_REQUIRES_OK(ctx, CheckInputRank(dy));
+    OP_REQUIRES_OK(ctx, CheckInputRank(x));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(2), "scale"));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(3), "saved mean"));
+    OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(4), "saved variance"));
+    OP_REQUIRES(ctx, x.shape() == dy.shape(),
                 errors::InvalidArgument(
-                    "y_backprop and x must have the same shape, got ",
-                    dy.shape().DebugString(), " and ", x.shape().DebugString()));
+                    "x and y_backprop must have same shape, but x has shape ",
+                    x.shape().DebugString(), " and y_backprop has shape ",
+                    dy.shape().DebugString()));
+    BackwardArgs a{};
+    a.g = GeometryOf(x);
     const int64_t c = a.g.c;
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(2), "scale", c, false));
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(3), "saved_mean", c, false));
-    OP_REQUIRES_OK(ctx, CheckVector(ctx->input(4), "saved_inv_std_or_variance",
-                                    c, false));
+    // TF names the saved statistics after FusedBatchNormGradV3's inputs.
+    OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(2), "scale", c));
+    OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(3), "reserve_space_1", c));
+    OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(4), "reserve_space_2", c));
     Tensor *dx = nullptr, *dscale = nullptr, *doffset = nullptr;
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({c}), &dscale));

@@ -149,14 +149,15 @@ def test_empty_batch_gives_nan_statistics_like_tf(bn_ops, data_format, factor):
   np.testing.assert_array_equal(grads[2], 0.0)
 
 
-def test_empty_batch_inference_copies_statistics(bn_ops):
+def test_empty_batch_inference_gives_nan_statistics_like_tf(bn_ops):
   x = np.zeros((0, 2, 2, 3), np.float32)
   c = np.arange(3, dtype=np.float32)
-  y, bm, bv, _, _ = ref.run(_forward(bn_ops, x, c, c, c + 1, c + 2, "NHWC",
-                                     False))
-  assert y.shape == x.shape
-  np.testing.assert_array_equal(bm, c + 1)
-  np.testing.assert_array_equal(bv, c + 2)
+  ours = ref.run(_forward(bn_ops, x, c, c, c + 1, c + 2, "NHWC", False))
+  theirs = ref.run(_tf_forward(x, c, c, c + 1, c + 2, "NHWC", False))
+  assert ours[0].shape == x.shape
+  for got, want in zip(ours[1:3], theirs[1:3]):
+    assert np.isnan(want).all()
+    assert np.isnan(got).all()
 
 
 def test_empty_running_statistics_in_training(bn_ops):
@@ -228,15 +229,11 @@ def test_bad_inputs_fail_at_graph_construction(bn_ops):
   _build_error(lambda: op(x4, c4, c4, c3, c3, exponential_avg_factor=0.5))
   _build_error(lambda: op(x4, c4[None], c4, c4, c4))                 # 2-D scale
   _build_error(lambda: op(x4, c4, c4, c4, c4, data_format="NWHC"))
-  _build_error(lambda: op(x4, c4, c4, c4, c4, epsilon=-1.0))
-  _build_error(lambda: op(x4, c4, c4, c4, c4, epsilon=float("nan")))
-  _build_error(lambda: op(x4, c4, c4, c4, c4, epsilon=float("inf")))
   _build_error(lambda: op(x4.astype(np.int32), c4, c4, c4, c4))      # dtype T
   _build_error(lambda: op(x4.astype(np.float64), c4, c4, c4, c4))
   _build_error(lambda: op(x4, c4.astype(np.float16), c4, c4, c4))    # dtype U
-  _build_error(lambda: grad(x4[:1], x4, c4, c4, c4))                 # dy shape
+  _build_error(lambda: grad(x4[..., :3], x4, c4, c4, c4))  # dy channels
   _build_error(lambda: grad(x4, x4, c3, c4, c4))
-  _build_error(lambda: grad(x4, x4, c4, c4, c4, epsilon=-1.0))
 
 
 def test_bad_runtime_shapes_raise_invalid_argument(bn_ops):
@@ -256,3 +253,60 @@ def test_bad_runtime_shapes_raise_invalid_argument(bn_ops):
       for fetch, xv, vv in cases:
         with pytest.raises(tf.errors.InvalidArgumentError):
           sess.run(fetch, {x: xv, v: vv})
+
+
+def test_gradient_shapes_other_than_channels_are_checked_at_run_time(bn_ops):
+  """As FusedBatchNormGradV3: the shape function merges channel counts only."""
+  x4 = np.zeros((2, 3, 3, 4), np.float32)
+  c4 = np.ones(4, np.float32)
+  with tf.Graph().as_default():
+    g = bn_ops.tf_bn_compat_fused_batch_norm_grad(x4[:1], x4, c4, c4, c4)
+    with tf.compat.v1.Session() as sess:
+      with pytest.raises(tf.errors.InvalidArgumentError,
+                         match="x and y_backprop must have same shape"):
+        sess.run(g)
+
+
+@pytest.mark.parametrize("epsilon", [-1.0, -1e-3, float("nan"), float("inf")])
+def test_bad_epsilon_is_refused(bn_ops, epsilon):
+  """TF's op turns these into NaN outputs; ours refuse them."""
+  x4 = np.zeros((2, 3, 3, 4), np.float32)
+  c4 = np.ones(4, np.float32)
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match="epsilon must be finite and >= 0"):
+      bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4, epsilon=epsilon)
+    with pytest.raises(ValueError, match="epsilon must be finite and >= 0"):
+      bn_ops.tf_bn_compat_fused_batch_norm_grad(x4, x4, c4, c4, c4,
+                                                epsilon=epsilon)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="epsilon must be finite and >= 0"):
+    bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4, epsilon=epsilon)
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"),
+                                    -float("inf")])
+def test_non_finite_exponential_avg_factor_is_refused(bn_ops, factor):
+  x4 = np.zeros((2, 3, 3, 4), np.float32)
+  c4 = np.ones(4, np.float32)
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError,
+                       match="exponential_avg_factor must be finite"):
+      bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4,
+                                           exponential_avg_factor=factor)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="exponential_avg_factor must be finite"):
+    bn_ops.tf_bn_compat_fused_batch_norm(x4, c4, c4, c4, c4,
+                                         exponential_avg_factor=factor)
+
+
+@pytest.mark.parametrize("factor", [-0.5, 0.0, 2.0])
+def test_any_finite_exponential_avg_factor_is_taken_like_tf(bn_ops, factor):
+  rng = np.random.default_rng(7)
+  x, scale, offset, mean, var = ref.random_inputs(rng, (2, 3, 3, 4), "NHWC",
+                                                  "float32")
+  ours = ref.run(_forward(bn_ops, x, scale, offset, mean, var, "NHWC", True,
+                          factor))
+  theirs = ref.run(_tf_forward(x, scale, offset, mean, var, "NHWC", True,
+                               factor))
+  for got, want in zip(ours[:3], theirs[:3]):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -40,7 +40,8 @@ def custom_fused_batch_norm(x,
     mean: 1-D float32 tensor of size C, or None (training with factor 1).
     variance: As `mean`.
     epsilon: Added to the variance (passed through unchanged, as TF 2.21's
-      `tf.compat.v1.nn.fused_batch_norm` does).
+      `tf.compat.v1.nn.fused_batch_norm` does); a negative or non-finite one
+      is an error.
     data_format: "NHWC", "NCHW", "NDHWC" or "NCDHW".
     is_training: Python bool.
     exponential_avg_factor: Python float; see the op's documentation.
@@ -50,14 +51,15 @@ def custom_fused_batch_norm(x,
     (y, batch_mean, batch_variance).
   """
   with tf.name_scope(name or "FusedBatchNorm"):
-    x = tf.convert_to_tensor(x, name="x")
-    scale = tf.convert_to_tensor(scale, dtype=tf.float32, name="scale")
-    offset = tf.convert_to_tensor(offset, dtype=tf.float32, name="offset")
-    empty = tf.constant([], dtype=tf.float32)
-    mean = empty if mean is None else tf.convert_to_tensor(
-        mean, dtype=tf.float32, name="mean")
-    variance = empty if variance is None else tf.convert_to_tensor(
-        variance, dtype=tf.float32, name="variance")
+    # As TensorFlow's wrapper: no dtype is imposed (a float64 scale is the
+    # op's TypeError, as TF's), missing statistics are empty float32.
+    x = tf.convert_to_tensor(x, name="input")
+    scale = tf.convert_to_tensor(scale, name="scale")
+    offset = tf.convert_to_tensor(offset, name="offset")
+    if mean is None:
+      mean = tf.constant([])
+    if variance is None:
+      variance = tf.constant([])
     y, batch_mean, batch_var, _, _ = _ops().tf_bn_compat_fused_batch_norm(
         x, scale, offset, mean, variance, epsilon=epsilon,
         exponential_avg_factor=float(exponential_avg_factor),

@@ -56,10 +56,11 @@ def fused_batch_norm(x,
     exponential_avg_factor = 1.0
   if (not is_training or exponential_avg_factor != 1.0) and (
       mean is None or variance is None):
-    raise ValueError(
-        "fused_batch_norm needs 1-D `mean` and `variance` when is_training is "
-        "False or exponential_avg_factor != 1; got mean=%r, variance=%r." %
-        (mean, variance))
+    # TensorFlow's words, so that code matching on them keeps working.
+    raise ValueError("Both `mean` and `variance` must be a 1D tensor when "
+                     "`is_training` is False or `exponential_avg_factor` != "
+                     f"1.0. Received: `mean` {mean!r} and `variance` "
+                     f"{variance!r}")
   if _library.backend() == "custom":
     from tf_bn_compat.ops import _custom_op  # Loads the library lazily.
     return _custom_op.custom_fused_batch_norm(
