@@ -504,7 +504,9 @@ def child_main(seed, start, stop, compare):
 
 def _child_env():
   env = dict(os.environ)
-  env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  # Always TF's portable kernel (see the module docstring), even where the
+  # suite runs with oneDNN on.
+  env["TF_ENABLE_ONEDNN_OPTS"] = "0"
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   return env
 
