@@ -184,3 +184,77 @@ def test_matches_tf1_keras_v1(graph_mode, config, shape, mode, dtype):
     np.testing.assert_allclose(np.asarray(a, np.float64),
                                np.asarray(b, np.float64),
                                err_msg="gradient %d" % i, **tolerance)
+
+
+def _naming(cls):
+  names = []
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf.compat.v1.placeholder(tf.float32, [None, 3])
+    with tf.name_scope("outer"):
+      first = cls()
+      first(x, training=True)
+    second = cls(name="bn")
+    second(x, training=True)
+    third = cls()
+    third(x, training=True)
+    first(x, training=False)  # A second call makes no new variables.
+    names += [layer.name for layer in (first, second, third)]
+    names += [v.name for v in tf.compat.v1.global_variables()]
+  with tf.Graph().as_default():
+    names.append(cls().name)  # Names start again in a new graph.
+  return names
+
+
+def test_names_match_tf1_keras_v1(graph_mode):
+  del graph_mode
+  assert _naming(ours.BatchNormalization) == _naming(reference_class())
+
+
+BAD_CASES = [
+    ("axis_type", {"axis": "3"}, [None, 3]),
+    ("axis_out_of_range", {"axis": 4}, [None, 3]),
+    ("unknown_rank", {}, None),
+    ("unknown_channels", {}, [None, None]),
+    ("virtual_batch_axis0", {"virtual_batch_size": 2, "axis": 0}, [4, 3]),
+    ("virtual_batch_adjustment", {"virtual_batch_size": 2,
+                                  "adjustment": _adjustment}, [4, 3]),
+    ("renorm_clipping_key", {"renorm": True, "renorm_clipping": {"x": 1}},
+     [None, 3]),
+]
+
+
+def _error(cls, config, shape):
+  with tf.Graph().as_default():
+    try:
+      layer = cls(**config)
+      layer(tf.compat.v1.placeholder(tf.float32, shape), training=True)
+    except (TypeError, ValueError) as error:
+      return type(error)
+  return None
+
+
+@pytest.mark.parametrize("config,shape", [c[1:] for c in BAD_CASES],
+                         ids=[c[0] for c in BAD_CASES])
+def test_errors_match_tf1_keras_v1(config, shape):
+  expected = _error(reference_class(), config, shape)
+  assert expected is not None
+  assert _error(ours.BatchNormalization, config, shape) is expected
+
+
+def test_no_update_ops_and_learning_phase_default():
+  with tf.Graph().as_default() as graph:
+    x = tf.compat.v1.placeholder(tf.float32, [None, 2])
+    layer = ours.BatchNormalization(momentum=0.5)
+    y = layer(x)
+    assert not tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+    phase = graph.get_tensor_by_name("keras_learning_phase:0")
+    data = np.array([[1.0, 2.0], [3.0, 6.0]], np.float32)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      inferred = sess.run(y, {x: data})  # Default: inference.
+      np.testing.assert_allclose(inferred, data / np.sqrt(1 + 1e-3),
+                                 rtol=1e-5)
+      sess.run(layer.updates, {x: data, phase: True})
+      np.testing.assert_allclose(sess.run(layer.moving_mean), [1.0, 2.0],
+                                 rtol=1e-5)
