@@ -16,6 +16,7 @@ import logging
 import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
+from tf_bn_compat.layers import batch_statistics
 from tf_bn_compat.layers import fused_decision
 from tf_bn_compat.layers import input_spec
 from tf_bn_compat.layers import moving_averages
@@ -233,7 +234,7 @@ class BatchNormalizationMixin(object):
                                      self.moving_mean_initializer)
         self.renorm_stddev = statistic("renorm_stddev", stddev_initializer)
 
-  def call(self, inputs, training=False):
+  def call(self, inputs, training=False, mask=None):
     """Normalizes `inputs`.
 
     Args:
@@ -242,22 +243,43 @@ class BatchNormalizationMixin(object):
         normalize with batch statistics and update the moving ones. None
         selects the graph's `keras_learning_phase` placeholder (default
         False).
+      mask: None, or a bool tensor shaped as `inputs` without the normalized
+        axes (e.g. [batch, time] for [batch, time, features]), or
+        broadcastable to that: in training the batch statistics are those of
+        the True elements only, and the moving statistics move towards them
+        (not at all when no element is True). In inference it changes
+        nothing. A masked training call takes the composite path.
 
     Returns:
       The normalized tensor, same shape and dtype as `inputs`.
+
+    Raises:
+      ValueError: if `mask` has the wrong rank or shape.
     """
     inputs = tf.cast(inputs, self._compute_dtype)
     call_inputs = [inputs]
     training = training_flag.normalize(training)
+    if mask is not None and training_flag.static_value(training) is False:
+      mask = None  # Moving statistics only: the mask changes nothing.
+    if mask is not None:
+      mask = _expand_mask(mask, inputs, self._input_axes())
     if self.virtual_batch_size is not None:
       inputs, restore_shape = self._split_virtual_batches(inputs, training)
-    if self.fused:
+      if mask is not None:
+        mask = tf.reshape(mask, tf.shape(inputs))
+    if self.fused and mask is None:
       outputs = self._fused_call(inputs, training, call_inputs)
     else:
-      outputs = self._composite_call(inputs, training, call_inputs)
+      outputs = self._composite_call(inputs, training, call_inputs, mask)
     if self.virtual_batch_size is not None:
       outputs = tf.reshape(outputs, restore_shape)
     return outputs
+
+  def _input_axes(self):
+    """The normalized axes of the input (before any ghost-batch reshape)."""
+    if self.virtual_batch_size is not None:
+      return [a - 1 for a in self.axis]
+    return list(self.axis)
 
   def _split_virtual_batches(self, inputs, training):
     """Reshapes [N, ...] to [virtual_batch_size, N / virtual_batch_size, ...].
@@ -315,7 +337,7 @@ class BatchNormalizationMixin(object):
       return tf.reshape(value, broadcast_shape)
     return value
 
-  def _composite_call(self, inputs, training, call_inputs):
+  def _composite_call(self, inputs, training, call_inputs, mask=None):
     input_dtype = inputs.dtype.base_dtype
     if input_dtype in _HALF_DTYPES:
       inputs = tf.cast(inputs, tf.float32)
@@ -336,9 +358,9 @@ class BatchNormalizationMixin(object):
       if self.adjustment is not None:
         scale, offset = self._apply_adjustment(inputs, training, scale, offset)
       keep_dims = self.virtual_batch_size is not None or len(self.axis) > 1
-      batch_mean, batch_variance = tf.nn.moments(
+      batch_mean, batch_variance = batch_statistics.moments(
           tf.cast(inputs, self._param_dtype), reduction_axes,
-          keepdims=keep_dims)
+          keepdims=keep_dims, mask=mask)
       mean = training_flag.smart_cond(
           training, lambda: batch_mean,
           lambda: tf.convert_to_tensor(self.moving_mean))
@@ -350,6 +372,13 @@ class BatchNormalizationMixin(object):
         new_variance = tf.reduce_mean(variance, axis=1, keepdims=True)
       else:
         new_mean, new_variance = mean, variance
+      if mask is not None:
+        # A batch without unmasked elements leaves the moving statistics.
+        has_elements = tf.reduce_any(mask)
+        new_mean = tf.where(has_elements, new_mean,
+                            tf.convert_to_tensor(self.moving_mean))
+        new_variance = tf.where(has_elements, new_variance,
+                                tf.convert_to_tensor(self.moving_variance))
       if self.renorm:
         r, d, new_mean, new_variance = renorm_lib.correction_and_moments(
             self, new_mean, new_variance, training)
@@ -441,6 +470,33 @@ class BatchNormalizationMixin(object):
   def from_config(cls, config):
     """Creates a layer from the dict returned by `get_config`."""
     return cls(**config)
+
+
+def _expand_mask(mask, inputs, axes):
+  """`mask` as a bool tensor of `inputs`' shape (normalized axes inserted).
+
+  Raises:
+    ValueError: if `mask`'s rank is not the input's rank minus the number of
+      normalized axes, or its shape does not broadcast.
+  """
+  mask = tf.convert_to_tensor(mask)
+  if mask.dtype != tf.bool:
+    mask = tf.cast(mask, tf.bool)
+  rank = inputs.shape.rank
+  if mask.shape.rank != rank - len(axes):
+    raise ValueError(
+        "`mask` must have the rank of the input without its normalized axes "
+        "%s (%d), got shape %s for an input of shape %s." %
+        (axes, rank - len(axes), mask.shape, inputs.shape))
+  for axis in sorted(axes):
+    mask = tf.expand_dims(mask, axis)
+  try:
+    tf.broadcast_static_shape(mask.shape, inputs.shape)
+  except ValueError:
+    raise ValueError("`mask` of shape %s does not broadcast to the input's "
+                     "shape %s without its normalized axes %s." %
+                     (mask.shape, inputs.shape, axes)) from None
+  return tf.broadcast_to(mask, tf.shape(inputs))
 
 
 def _compose(scale, offset, then_scale, then_offset):

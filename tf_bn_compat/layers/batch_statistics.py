@@ -94,7 +94,7 @@ def synchronization_context(synchronized):
   return context
 
 
-def moments(inputs, axes, keepdims, synchronized=False):
+def moments(inputs, axes, keepdims, synchronized=False, mask=None):
   """Returns the batch mean and biased variance of `inputs` over `axes`.
 
   Args:
@@ -104,15 +104,52 @@ def moments(inputs, axes, keepdims, synchronized=False):
     keepdims: Whether the reduced axes are kept with size 1.
     synchronized: Whether to compute the statistics of the global batch when
       running in a replica context of several replicas.
+    mask: None, or a bool tensor of `inputs`' shape: the statistics are
+      those of the True elements only (see `_masked_moments`).
 
   Returns:
     Tuple (mean, variance) of `inputs`' dtype.
+
+  Raises:
+    NotImplementedError: for a mask on synchronized statistics.
   """
   context = synchronization_context(synchronized)
+  if mask is not None:
+    if context is not None:
+      raise NotImplementedError(
+          "A mask with synchronized batch statistics is not supported yet.")
+    return _masked_moments(inputs, axes, keepdims, mask)
   if context is None:
     return tf.nn.moments(inputs, axes, keepdims=keepdims)
   with tf.compat.v1.name_scope("synchronized_moments"):
     mean, variance = _global_moments(context, inputs, axes)
+    if not keepdims:
+      mean = tf.squeeze(mean, axes)
+      variance = tf.squeeze(variance, axes)
+    return mean, variance
+
+
+def _masked_moments(inputs, axes, keepdims, mask):
+  """The mean and biased variance of the elements of `inputs` where `mask`.
+
+  With n the number of True elements per statistic (Keras 3's masked
+  moments, which divide by n + 1e-7):
+
+      mean = sum(where(mask, x, 0)) / max(n, 1)
+      variance = sum(where(mask, x - mean, 0)**2) / max(n, 1)
+
+  A statistic without any True element is 0 (mean and variance), finite.
+  Masked elements take no part, even when they are inf or NaN.
+  """
+  with tf.compat.v1.name_scope("masked_moments"):
+    weights = tf.cast(mask, inputs.dtype)
+    count = tf.maximum(tf.reduce_sum(weights, axes, keepdims=True), 1.0)
+    zeros = tf.zeros_like(inputs)
+    mean = tf.reduce_sum(tf.where(mask, inputs, zeros), axes,
+                         keepdims=True) / count
+    deviations = tf.where(mask, inputs - mean, zeros)
+    variance = tf.reduce_sum(tf.square(deviations), axes,
+                             keepdims=True) / count
     if not keepdims:
       mean = tf.squeeze(mean, axes)
       variance = tf.squeeze(variance, axes)

@@ -125,17 +125,20 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
       inputs: Input tensor.
       training: Python bool (or 0/1), a scalar bool tensor, or None for the
         graph's `keras_learning_phase` placeholder (default False).
-      mask: Not supported yet; must be None.
+      mask: None, or a bool tensor shaped as `inputs` without the
+        normalized axes ([batch, time] for [batch, time, features]): in
+        training the batch statistics (and the moving statistics' updates)
+        use the True elements only, as Keras 3's layer does; a masked
+        training call takes the composite path (TF1's Keras-v1 layer ignored
+        the mask on its fused path).
 
     Returns:
       The normalized tensor, same shape as `inputs`, in the compute dtype.
 
     Raises:
-      NotImplementedError: for a `mask`.
+      ValueError: if `mask` has the wrong rank or shape.
     """
-    if mask is not None:
-      raise NotImplementedError("`mask` is not supported yet.")
-    return super().call(inputs, training=training)
+    return super().call(inputs, training=training, mask=mask)
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape)
