@@ -2,8 +2,8 @@
 
 The reference is Keras 3's masked batch normalization, written out in
 float64 numpy (`masked_reference`) and itself checked against
-`keras.layers.BatchNormalization` called eagerly (TF 2.15: Keras 2's layer,
-which masks the same way). Statistics are those of the unmasked elements,
+`tf.keras.layers.BatchNormalization` called eagerly in a child interpreter
+(TF 2.15: Keras 2's layer, which masks the same way). Statistics are those of the unmasked elements,
 biased variance; the moving statistics move towards them.
 
 Tolerances: float32 graphs against a float64 reference of values of
@@ -11,10 +11,14 @@ magnitude ~3: 1e-5 relative and absolute. Keras divides by n + 1e-7, we by
 n: 1e-7 / n relative, far below that.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import package_env
 from tf_bn_compat import keras as tf_bn_keras
 from tf_bn_compat import layers as tf_bn_layers
 
@@ -155,17 +159,33 @@ def test_bad_mask_is_value_error(cls, mask_shape):
             mask=tf.ones(mask_shape, tf.bool))
 
 
+KERAS_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+data = np.load(sys.argv[1])
+layer = tf.keras.layers.BatchNormalization(momentum=%r, epsilon=%r)
+out = layer(data["x"], training=True, mask=data["mask"])
+np.savez(sys.argv[2], out=np.asarray(out), mean=layer.moving_mean.numpy(),
+         variance=layer.moving_variance.numpy())
+""" % (MOMENTUM, EPSILON)
+
+
 @pytest.mark.parametrize("shape,mask_shape", [((4, 5, 3), (4, 5)),
                                               ((3, 4, 4, 2), (3, 4, 4))],
                          ids=["time", "nhwc"])
-def test_reference_is_keras_masked_batch_norm(shape, mask_shape):
+def test_reference_is_keras_masked_batch_norm(tmp_path, shape, mask_shape):
+  # Keras runs eagerly in its own interpreter: eager Keras in this process
+  # would keep later tests from turning TF2 behaviour back on.
   x, mask = _data(shape, mask_shape)
-  layer = tf.keras.layers.BatchNormalization(momentum=MOMENTUM,
-                                             epsilon=EPSILON)
-  out = layer(x, training=True, mask=mask)
+  np.savez(tmp_path / "in.npz", x=x, mask=mask)
+  subprocess.run(
+      [sys.executable, "-c", KERAS_SCRIPT, str(tmp_path / "in.npz"),
+       str(tmp_path / "out.npz")], check=True, cwd=str(tmp_path),
+      env=package_env.child_env(), timeout=300)
+  keras_result = np.load(tmp_path / "out.npz")
   want_out, want_mean, want_variance = masked_reference(x, mask, -1)
-  np.testing.assert_allclose(np.asarray(out), want_out, **TOLERANCE)
-  np.testing.assert_allclose(layer.moving_mean.numpy(), want_mean,
-                             **TOLERANCE)
-  np.testing.assert_allclose(layer.moving_variance.numpy(), want_variance,
+  np.testing.assert_allclose(keras_result["out"], want_out, **TOLERANCE)
+  np.testing.assert_allclose(keras_result["mean"], want_mean, **TOLERANCE)
+  np.testing.assert_allclose(keras_result["variance"], want_variance,
                              **TOLERANCE)
