@@ -239,7 +239,7 @@ def _replace_keras_layers_object(original):
   if not isinstance(original, types.ModuleType) or (
       original is KERAS_MODULE.layers):
     return
-  if "._v1." not in getattr(original, "__name__", ""):
+  if "._v1." not in vars(original).get("__name__", ""):
     return  # Keras 3's `tf.keras.layers` itself: never written to.
   for name in _keras_layers.TF_PUBLIC_NAMES:
     _State.attributes.set(original, name, getattr(_keras_layers, name))
