@@ -302,6 +302,41 @@ class _LayersLoader(importlib.abc.Loader):
     pass
 
 
+class _AliasLoader(importlib.abc.Loader):
+  """Loads an already imported Keras module under a `compat.v1.keras` name.
+
+  The import system sets `__spec__` of the module it loads; the Keras
+  module's own is put back.
+  """
+
+  def __init__(self, module):
+    self._module = module
+    self._spec = getattr(module, "__spec__", None)
+
+  def create_module(self, spec):
+    return self._module
+
+  def exec_module(self, module):
+    module.__spec__ = self._spec
+
+
+def _keras_submodule_spec(fullname):
+  """A spec for `*compat.v1.keras.<name>` (not `layers`): Keras' `<name>`."""
+  marker = _KERAS_SUFFIX + "."
+  index = fullname.find(marker)
+  if index < 0:
+    return None
+  name = fullname[index + len(marker):]
+  if name == "layers" or name.startswith("layers."):
+    return None
+  try:
+    target = importlib.import_module(_original_keras().__name__ + "." + name)
+  except (ImportError, AttributeError):
+    return None
+  return importlib.machinery.ModuleSpec(
+      fullname, _AliasLoader(target), is_package=hasattr(target, "__path__"))
+
+
 class _Finder(importlib.abc.MetaPathFinder):
   """Patches `compat.v1` modules that TensorFlow loads after the patch."""
 
@@ -320,6 +355,9 @@ class _Finder(importlib.abc.MetaPathFinder):
     if fullname.endswith(_KERAS_SUFFIX):
       return importlib.machinery.ModuleSpec(
           fullname, _LayersLoader(KERAS_MODULE), is_package=True)
+    spec = _keras_submodule_spec(fullname)
+    if spec is not None:
+      return spec
     if not fullname.endswith(_PARENT_SUFFIX):
       return None
     for finder in sys.meta_path:

@@ -86,6 +86,12 @@ ORDERS = {
         check(layers, "from tensorflow.compat.v1.keras import layers")
         import tensorflow.compat.v1.keras.layers as layers_module
         check(layers_module, "import tensorflow.compat.v1.keras.layers")
+        # Other Keras submodules import as Keras' own (TF 2.15 has them).
+        import tensorflow.compat.v1.keras.backend as backend
+        import keras
+        assert backend.floatx() == "float32"
+        assert backend is tf_bn_compat.patch.KERAS_MODULE.backend
+        assert backend.__spec__.name.startswith("keras."), backend.__spec__
     """,
     "from_import_before_patch": """
         try:
