@@ -5,7 +5,10 @@
 `tf.compat.v1.layers` versions (variables, collections, checkpoints);
 `tf_bn_compat.ops.fused_batch_norm` is `tf.compat.v1.nn.fused_batch_norm` on
 this package's op; `tf_bn_compat.patch_tf()` makes `tf.compat.v1.layers` this
-package's layers (all of TF1's), `tf_bn_compat.unpatch_tf()` undoes it.
+package's layers (all of TF1's) and
+`tf.compat.v1.keras.layers.BatchNormalization` the Keras-v1 class
+`tf_bn_compat.keras.layers.BatchNormalization`; `tf_bn_compat.unpatch_tf()`
+undoes it.
 
 Submodules load on first use, so that command-line tools of the package
 (`python -m tf_bn_compat.ckpt`) can configure TensorFlow's logging before
@@ -16,11 +19,11 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "ops", "patch_tf", "unpatch_tf", "__version__"]
+__all__ = ["keras", "layers", "ops", "patch_tf", "unpatch_tf", "__version__"]
 
 
 def __getattr__(name):
-  if name in ("layers", "ops"):
+  if name in ("keras", "layers", "ops"):
     return importlib.import_module("tf_bn_compat." + name)
   if name in ("patch_tf", "unpatch_tf"):
     return getattr(importlib.import_module("tf_bn_compat.patch"), name)

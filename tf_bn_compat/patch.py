@@ -17,21 +17,36 @@ with Keras 3". The patch
   modules TensorFlow creates later (a first `import tensorflow.compat.v1`,
   `import tensorflow.compat.v1.layers`) are patched as they load.
 
+`tf.compat.v1.keras.layers.BatchNormalization` becomes the Keras-v1 class
+`tf_bn_compat.keras.layers.BatchNormalization`. On Keras 3,
+`tf.compat.v1.keras.layers` is the very module object `tf.keras.layers` is,
+so it is never written to: the `keras` attribute of each `compat.v1` module
+(and the `sys.modules` entries `*compat.v1.keras`, `*compat.v1.keras.layers`)
+point at a module of this package whose `layers` holds our
+`BatchNormalization` and forwards every other name to Keras' own modules,
+which are imported only when such a name is read. A `keras.layers` object
+reached before the patch is written to only where it is a v1-only module
+(Keras 2's `keras.api._v1.keras.layers`, TF 2.15), never Keras 3's.
+
 `tf.keras` and Keras 3 are not touched: Keras 3 layers keep working beside
 TF1 layers in the same process.
 """
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import sys
 import types
 
 from tf_bn_compat import layers as _layers
+from tf_bn_compat.keras import layers as _keras_layers
 
 _MISSING = object()
 _PARENT_SUFFIX = "compat.v1"
 _LAYERS_SUFFIX = "compat.v1.layers"
 _EXPERIMENTAL_SUFFIX = "compat.v1.layers.experimental"
+_KERAS_SUFFIX = "compat.v1.keras"
+_KERAS_LAYERS_SUFFIX = "compat.v1.keras.layers"
 
 
 def _make_layers_module():
@@ -52,6 +67,68 @@ def _make_layers_module():
 
 
 LAYERS_MODULE = _make_layers_module()
+
+
+def _keras_target(original):
+  """The Keras module a `compat.v1.keras` object stands for, imported.
+
+  TF's lazy loader is not asked to load itself: its load would rebind the
+  `keras` attribute of the module that holds it, undoing the patch.
+  """
+  names = vars(original)
+  if "_tfll_parent_module_globals" not in names:
+    return original
+  if names.get("_tfll_initialized") is False:
+    original._initialize()  # pylint: disable=protected-access
+  return importlib.import_module(vars(original)["__name__"])
+
+
+class _ForwardingModule(types.ModuleType):
+  """A module with names of its own; every other name is read from `target`.
+
+  Args:
+    name: The module's `__name__`.
+    doc: Its docstring.
+    target: Function returning the module other names come from.
+  """
+
+  def __init__(self, name, doc, target):
+    super().__init__(name, doc)
+    vars(self)["_tf_bn_compat_target"] = target
+
+  def __getattr__(self, name):
+    if name.startswith("__") and name.endswith("__"):
+      raise AttributeError(name)
+    return getattr(vars(self)["_tf_bn_compat_target"](), name)
+
+  def __dir__(self):
+    return sorted(set(vars(self)) | set(dir(vars(self)["_tf_bn_compat_target"]())))
+
+
+def _original_keras():
+  if _State.keras_original is None:
+    raise AttributeError("tf_bn_compat found no `tf.compat.v1.keras` to "
+                         "forward to.")
+  return _keras_target(_State.keras_original)
+
+
+def _make_keras_modules():
+  layers = _ForwardingModule(
+      "tensorflow.compat.v1.keras.layers",
+      "Keras' layers, with the Keras-v1 BatchNormalization of tf_bn_compat "
+      "(see tf_bn_compat.patch_tf).", lambda: _original_keras().layers)
+  for name in _keras_layers.TF_PUBLIC_NAMES:
+    setattr(layers, name, getattr(_keras_layers, name))
+  keras = _ForwardingModule(
+      "tensorflow.compat.v1.keras",
+      "Keras, with tf_bn_compat's Keras-v1 layers in `layers` (see "
+      "tf_bn_compat.patch_tf).", _original_keras)
+  keras.layers = layers
+  keras.__path__ = []  # A package, so that `.layers` imports.
+  return keras
+
+
+KERAS_MODULE = _make_keras_modules()
 
 
 class _Attributes(object):
@@ -124,6 +201,7 @@ class _State(object):
   attributes = _Attributes()
   modules = _ModulesEntries()
   finder = None
+  keras_original = None
 
 
 def _is_tf(name):
@@ -140,14 +218,43 @@ def _replace_layers_object(original):
 
 
 def _patch_parent(module):
-  """Points a `compat.v1` module's `layers` attribute at our module."""
-  original = _Attributes._namespace(module).get("layers", _MISSING)  # pylint: disable=protected-access
+  """Points a `compat.v1` module's `layers` and `keras` at our modules."""
+  namespace = _Attributes._namespace(module)  # pylint: disable=protected-access
+  original = namespace.get("layers", _MISSING)
   _replace_layers_object(original)
   _State.attributes.set(module, "layers", LAYERS_MODULE)
+  keras = namespace.get("keras", _MISSING)
+  if keras is not _MISSING and keras is not KERAS_MODULE:
+    _remember_keras(keras)
+    _State.attributes.set(module, "keras", KERAS_MODULE)
+
+
+def _remember_keras(original):
+  if _State.keras_original is None and isinstance(original, types.ModuleType):
+    _State.keras_original = original
+
+
+def _replace_keras_layers_object(original):
+  """Writes our names into a v1-only Keras `layers` module (Keras 2)."""
+  if not isinstance(original, types.ModuleType) or (
+      original is KERAS_MODULE.layers):
+    return
+  if "._v1." not in vars(original).get("__name__", ""):
+    return  # Keras 3's `tf.keras.layers` itself: never written to.
+  for name in _keras_layers.TF_PUBLIC_NAMES:
+    _State.attributes.set(original, name, getattr(_keras_layers, name))
 
 
 def _patch_module_entry(key, module):
-  if key.endswith(_LAYERS_SUFFIX):
+  if key.endswith(_KERAS_LAYERS_SUFFIX):
+    _replace_keras_layers_object(module)
+    _State.modules.set(key, KERAS_MODULE.layers)
+  elif key.endswith(_KERAS_SUFFIX):
+    if module is not KERAS_MODULE:
+      _remember_keras(module)
+      _replace_keras_layers_object(vars(module).get("layers"))
+    _State.modules.set(key, KERAS_MODULE)
+  elif key.endswith(_LAYERS_SUFFIX):
     _replace_layers_object(module)
     _State.modules.set(key, LAYERS_MODULE)
   elif key.endswith(_EXPERIMENTAL_SUFFIX):
@@ -160,6 +267,11 @@ def _patch_loaded_modules():
   for key, module in list(sys.modules.items()):
     if _is_tf(key) and module is not None:
       _patch_module_entry(key, module)
+  for key, module in list(sys.modules.items()):
+    # Keras 2's v1 layers (TF 2.15), which `from tensorflow.compat.v1.keras
+    # import layers` may have bound before the patch.
+    if key.endswith("._v1.keras.layers") and module is not None:
+      _replace_keras_layers_object(module)
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -190,6 +302,41 @@ class _LayersLoader(importlib.abc.Loader):
     pass
 
 
+class _AliasLoader(importlib.abc.Loader):
+  """Loads an already imported Keras module under a `compat.v1.keras` name.
+
+  The import system sets `__spec__` of the module it loads; the Keras
+  module's own is put back.
+  """
+
+  def __init__(self, module):
+    self._module = module
+    self._spec = getattr(module, "__spec__", None)
+
+  def create_module(self, spec):
+    return self._module
+
+  def exec_module(self, module):
+    module.__spec__ = self._spec
+
+
+def _keras_submodule_spec(fullname):
+  """A spec for `*compat.v1.keras.<name>` (not `layers`): Keras' `<name>`."""
+  marker = _KERAS_SUFFIX + "."
+  index = fullname.find(marker)
+  if index < 0:
+    return None
+  name = fullname[index + len(marker):]
+  if name == "layers" or name.startswith("layers."):
+    return None
+  try:
+    target = importlib.import_module(_original_keras().__name__ + "." + name)
+  except (ImportError, AttributeError):
+    return None
+  return importlib.machinery.ModuleSpec(
+      fullname, _AliasLoader(target), is_package=hasattr(target, "__path__"))
+
+
 class _Finder(importlib.abc.MetaPathFinder):
   """Patches `compat.v1` modules that TensorFlow loads after the patch."""
 
@@ -202,6 +349,15 @@ class _Finder(importlib.abc.MetaPathFinder):
     if fullname.endswith(_EXPERIMENTAL_SUFFIX):
       return importlib.machinery.ModuleSpec(
           fullname, _LayersLoader(LAYERS_MODULE.experimental))
+    if fullname.endswith(_KERAS_LAYERS_SUFFIX):
+      return importlib.machinery.ModuleSpec(
+          fullname, _LayersLoader(KERAS_MODULE.layers), is_package=True)
+    if fullname.endswith(_KERAS_SUFFIX):
+      return importlib.machinery.ModuleSpec(
+          fullname, _LayersLoader(KERAS_MODULE), is_package=True)
+    spec = _keras_submodule_spec(fullname)
+    if spec is not None:
+      return spec
     if not fullname.endswith(_PARENT_SUFFIX):
       return None
     for finder in sys.meta_path:
@@ -220,7 +376,9 @@ def patch_tf():
 
   After the call, unchanged TF1 code using `tf.compat.v1.layers.*` (which
   raise "not available with Keras 3" on TF 2.16+) builds this package's
-  layers, whatever the import style (`import tensorflow as tf`,
+  layers, and `tf.compat.v1.keras.layers.BatchNormalization` is the
+  Keras-v1 class `tf_bn_compat.keras.layers.BatchNormalization` (the other
+  names of `tf.compat.v1.keras.layers` stay Keras'), whatever the import style (`import tensorflow as tf`,
   `import tensorflow.compat.v1 as tf`, `from tensorflow.compat.v1 import
   layers`, before or after this call). `tf.keras` and Keras 3 are left as
   they are. Calling it again is harmless; `unpatch_tf()` undoes it.
@@ -249,6 +407,7 @@ def unpatch_tf():
   _State.finder = None
   _State.attributes.restore()
   _State.modules.restore()
+  _State.keras_original = None
 
 
 def is_patched():

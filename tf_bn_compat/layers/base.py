@@ -368,7 +368,7 @@ class Layer(object):
       loss = tf.convert_to_tensor(loss)
       self._losses.append((loss, inputs is not None))
       added.append(loss)
-    add_to_collection(added, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
+    self._publish_losses(added)
 
   # Variable scopes and weights.
 
@@ -445,7 +445,7 @@ class Layer(object):
     elif trainable is None:
       trainable = True
     dtype = tf.as_dtype(dtype or self.dtype or tf.float32)
-    is_trainable = bool(trainable and self._trainable)
+    is_trainable = self._variable_trainable(trainable)
     options = dict(trainable=is_trainable, constraint=constraint,
                    synchronization=synchronization, aggregation=aggregation)
     if self._keras_style:
@@ -469,6 +469,17 @@ class Layer(object):
                else self._non_trainable_weights)
     weights.extend(_partitions(variable))  # A partitioned one by its parts.
     return variable
+
+  def _variable_trainable(self, trainable):
+    """Whether a weight asked for as `trainable` becomes a trainable variable.
+
+    TF1's layers AND it with the layer's `trainable`.
+    """
+    return bool(trainable and self._trainable)
+
+  def _publish_losses(self, losses):
+    """Adds losses of the layer to `REGULARIZATION_LOSSES`, as TF1 does."""
+    add_to_collection(losses, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
 
   def _get_scoped_variable(self, name, shape, dtype, initializer,
                            use_resource, partitioner, **options):
@@ -507,7 +518,7 @@ class Layer(object):
       if loss is not None:
         added.append(loss)
     self._weight_losses.extend(added)
-    add_to_collection(added, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
+    self._publish_losses(added)
 
   def _read(self, variable):
     """`variable` as used in computation: cast to the compute dtype.
