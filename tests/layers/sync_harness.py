@@ -53,6 +53,10 @@ CASES = {
     "iterator_v1": _case("v1_iterator", sizes=(4, 4)),
     "legacy_v1_behavior": _case("v1_call_for_each", v1_behavior=True),
     "large_mean": _case("call_for_each", mean=1e4, direct=True),
+    # Large mean normalized in float64, where outputs and gradients
+    # resolve 1e-5 at mean 1e4 on any device.
+    "large_mean_float64": _case("call_for_each", mean=1e4, direct=True,
+                                dtype="float64"),
     "renorm": _case("call_for_each", mean=0.5, std=2.0, layer={
         "renorm": True, "renorm_momentum": 0.5,
         "renorm_clipping": {"rmax": 1.5, "dmax": 0.5}}),
@@ -64,7 +68,7 @@ CASES = {
     "nhwc_float16": _case("call_for_each", sizes=(2, 3), inner=(2, 2),
                           mean=1.0, dtype="float16"),
     "training_tensor": _case("training_placeholder"),
-    "wrap_function": _case("wrap_function"),
+    "tf_function": _case("tf_function"),
     "multi_worker": _case("multi_worker"),
     "multi_worker_large_mean": _case("multi_worker", sizes=(4, 4), mean=1e4,
                                      direct=True),
@@ -139,7 +143,10 @@ def _session_steps(tf, sess, fetch, local, feed=None):
                     "t": local(fetch["t"]),
                     "grads": [local(g) for g in fetch["grads"]]}, feed)
   result.update(first)
-  sess.run(local(fetch["train"]), feed)
+  # Fetching any output of a `tf.function` runs all of it, its train step
+  # too; elsewhere the step is a run of its own.
+  if not fetch.get("step_in_outputs"):
+    sess.run(local(fetch["train"]), feed)
   result["weights"] = {v.name: sess.run(local(v)) for v in _trainable(tf)}
   sess.run(local(fetch["train"]), feed)
   sess.run(local(fetch["train"]), feed)
@@ -180,7 +187,7 @@ def run_replicas(tf, case, data, strategy, launch, restore=None, save=None):
       training = tf.compat.v1.placeholder(tf.bool, [])
       feed = {training: True}
 
-    def fn(inputs=None):
+    def fn(inputs=None, training=training):
       if inputs is None:
         x, t = data[_replica_id(tf)]
         inputs = tf.constant(x), tf.constant(t)
@@ -189,6 +196,8 @@ def run_replicas(tf, case, data, strategy, launch, restore=None, save=None):
 
     if launch == "run":
       fetch = strategy.run(fn)
+    elif launch == "tf_function":
+      fetch = _run_in_function(tf, strategy, fn)
     elif launch == "v1_iterator":
       x = np.concatenate([d[0] for d in data])
       t = np.concatenate([d[1] for d in data])
@@ -215,34 +224,38 @@ def run_replicas(tf, case, data, strategy, launch, restore=None, save=None):
   return result
 
 
+def _run_in_function(tf, strategy, fn):
+  """`strategy.run(fn)` in a `tf.function` called in the graph.
+
+  MirroredStrategy cannot create its variables inside a function (the second
+  replica's initial value reads the first replica's variable), so a first
+  `strategy.run` out of the function creates them, as a model is built before
+  its train step is; the function reuses them. Its train step is returned as
+  a tensor, as functions return no operations. The first pass builds for
+  inference: its training updates would sit in `UPDATE_OPS`, and a function
+  depending on ops of the outer graph makes its call run them, every step.
+  """
+  strategy.run(fn, kwargs={"training": False})
+
+  def step():
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=True):
+      fetch = fn()
+    with tf.control_dependencies([fetch["train"]]):
+      fetch["train"] = tf.constant(0)
+    return fetch
+
+  fetch = tf.function(lambda: strategy.run(step))()
+  fetch["step_in_outputs"] = True
+  return fetch
+
+
 _SESSION_TARGET = {}
 
 
 def _session_args(strategy):
   del strategy
   return dict(_SESSION_TARGET)
-
-
-def run_wrap_function(tf, case, data):
-  """`tf.compat.v1.wrap_function` (eager TF2) over MirroredStrategy.run."""
-  strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-  global_count = sum(len(d[0]) for d in data)
-  import tf_bn_compat  # pylint: disable=g-import-not-at-top
-
-  def fn():
-    x, t = data[_replica_id(tf)]
-    fetch = _model(tf, case, tf.constant(x), tf.constant(t), global_count)
-    return fetch["y"], fetch["grads"]
-
-  with strategy.scope():
-    wrapped = tf.compat.v1.wrap_function(
-        lambda: strategy.experimental_local_results(strategy.run(fn)), [])
-    del tf_bn_compat
-    ys, grads = zip(*wrapped())
-  return {"y": [y.numpy() for y in ys],
-          "grads": [[g[i].numpy() for g in grads]
-                    for i in range(len(grads[0]))],
-          "x": [d[0].astype(np.float32) for d in data]}
 
 
 def run_estimator(tf, scratch):
@@ -319,9 +332,6 @@ def _strategy(tf, launch):
 def _run_case(tf, case):
   data = case_data(case)
   launch = CASES[case]["launch"]
-  if launch == "wrap_function":
-    return {"replicas": run_wrap_function(tf, case, data),
-            "single": run_single(tf, case, data)}
   if CASES[case]["v1_behavior"]:
     tf.compat.v1.disable_v2_behavior()
   try:

@@ -94,8 +94,11 @@ def synchronization_context(synchronized):
   return context
 
 
-def moments(inputs, axes, keepdims, synchronized=False, mask=None):
+def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None):
   """Returns the batch mean and biased variance of `inputs` over `axes`.
+
+  Options beyond the reduction itself are keyword-only, so that more can be
+  added without touching the callers.
 
   Args:
     inputs: Floating tensor (float32 for half-precision layers).
