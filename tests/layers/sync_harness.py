@@ -392,6 +392,16 @@ def _run_cross_replica_gradient(tf):
   return {"error": None}
 
 
+def _run_example(tf):
+  """tf_bn_compat.examples.synchronized_tf1 on 2 replicas and on 1 device."""
+  from tf_bn_compat.examples import synchronized_tf1  # pylint: disable=g-import-not-at-top
+  runs = {}
+  for name, devices in (("replicas", ["/cpu:0", "/cpu:1"]), ("single", None)):
+    with tf.Graph().as_default():
+      runs[name] = synchronized_tf1.train(devices, steps=2)
+  return runs
+
+
 def main_cases(out, cases):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel("ERROR")
@@ -405,6 +415,8 @@ def main_cases(out, cases):
         results[case] = _run_checkpoint_case(tf, scratch)
       elif case == "estimator":
         results[case] = run_estimator(tf, scratch)
+      elif case == "example":
+        results[case] = _run_example(tf)
       elif case == "cross_replica_gradient":
         results[case] = _run_cross_replica_gradient(tf)
       else:

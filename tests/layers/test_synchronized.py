@@ -92,7 +92,7 @@ class _Launch(object):
     self.cases_out = os.path.join(self.scratch, "cases.pkl")
     self.worker_outs = [os.path.join(self.scratch, "worker%d.pkl" % task)
                         for task in range(2)]
-    cases = IN_PROCESS_CASES + ["checkpoint",
+    cases = IN_PROCESS_CASES + ["checkpoint", "example",
                                 "cross_replica_gradient"]
     if _estimator_available():
       cases.append("estimator")
@@ -281,6 +281,14 @@ def test_chief_only_checkpoint_of_workers_restores_on_one_device(
                     reason="tf.estimator is gone from TensorFlow 2.16+")
 def test_estimator_train_distribute_matches_one_device(in_process):
   result = _check(in_process["estimator"])
+  assert sorted(result["replicas"]) == sorted(result["single"])
+  for name, want in result["single"].items():
+    np.testing.assert_allclose(result["replicas"][name], want, err_msg=name,
+                               **FLOAT32)
+
+
+def test_example_trains_as_one_device(in_process):
+  result = _check(in_process["example"])
   assert sorted(result["replicas"]) == sorted(result["single"])
   for name, want in result["single"].items():
     np.testing.assert_allclose(result["replicas"][name], want, err_msg=name,
