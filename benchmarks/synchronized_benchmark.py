@@ -1,8 +1,8 @@
 """Step time of a synchronized batch norm vs a plain one, and its all-reduces.
 
 Runs a TF1 graph (Session) train step on a MirroredStrategy of 2 logical CPU
-devices: `y = batch_normalization(x)`, `loss = sum(y**2)`, SGD on gamma and
-beta with the `UPDATE_OPS` idiom. Variants per shape, timed in rotation (one
+devices: `y = batch_normalization(x * w)` (w a per-channel weight),
+`loss = sum(y**2)`, SGD on w, gamma and beta with the `UPDATE_OPS` idiom. Variants per shape, timed in rotation (one
 step of each per round, median of the rounds):
 
   plain_fused      synchronized=False, default path (the fused kernel)
@@ -39,7 +39,11 @@ def _step(strategy, shape, options, name):
   x_value = np.random.RandomState(0).randn(*shape).astype(np.float32)
 
   def fn():
-    x = tf.constant(x_value)
+    with tf.compat.v1.variable_scope(name):
+      # A weight before the layer, so that the backward pass goes through
+      # the batch statistics as in a network.
+      w = tf.compat.v1.get_variable("w", [shape[-1]], initializer=tf.compat.v1.ones_initializer())
+    x = tf.constant(x_value) * w
     y = tf_bn_compat.layers.batch_normalization(x, training=True, name=name,
                                                 **options)
     loss = tf.reduce_sum(tf.square(y))
@@ -54,14 +58,16 @@ def _step(strategy, shape, options, name):
       strategy.extended.call_for_each_replica(fn)))
 
 
-def _all_reduced_bytes(graph, name):
-  """Bytes of the packed vectors one replica hands to each all-reduce."""
+def _all_reduced_bytes(graph):
+  """Bytes of the packed vectors the first replica hands to each all-reduce.
+
+  Only the synchronized layer all-reduces through `batch_statistics`.
+  """
   sizes = {}
   for op in graph.get_operations():
     for direction in ("forward", "backward"):
-      if (op.name.startswith(name + "/") and
-          op.name.endswith("all_reduce_%s/concat" % direction) and
-          "replica_1" not in op.name):
+      if (op.name.endswith("all_reduce_%s/concat" % direction) and
+          not op.name.startswith("replica_1/")):
         out = op.outputs[0]
         sizes[direction] = (int(out.shape.num_elements()) *
                             out.dtype.size, out.dtype.name)
@@ -89,7 +95,7 @@ def main():
       with strategy.scope():
         steps = {variant: _step(strategy, shape, options, variant)
                  for variant, options in VARIANTS.items()}
-      sizes = _all_reduced_bytes(graph, "synchronized")
+      sizes = _all_reduced_bytes(graph)
       with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         for step in steps.values():
