@@ -42,7 +42,8 @@ def _step(strategy, shape, options, name):
     with tf.compat.v1.variable_scope(name):
       # A weight before the layer, so that the backward pass goes through
       # the batch statistics as in a network.
-      w = tf.compat.v1.get_variable("w", [shape[-1]], initializer=tf.compat.v1.ones_initializer())
+      w = tf.compat.v1.get_variable(
+          "w", [shape[-1]], initializer=tf.compat.v1.ones_initializer())
     x = tf.constant(x_value) * w
     y = tf_bn_compat.layers.batch_normalization(x, training=True, name=name,
                                                 **options)

@@ -297,7 +297,8 @@ def run_estimator(tf, scratch):
       return dataset.repeat()
 
     config = tf.estimator.RunConfig(
-        model_dir=os.path.join(scratch, "estimator_" + name), train_distribute=distribute,
+        model_dir=os.path.join(scratch, "estimator_" + name),
+        train_distribute=distribute,
         save_summary_steps=None, log_step_count_steps=None,
         # A session given a config sees the logical CPUs only if it asks.
         session_config=tf.compat.v1.ConfigProto(device_count={"CPU": 2}))
@@ -364,7 +365,8 @@ def _run_checkpoint_case(tf, scratch):
                                restore=single_ckpt)["restored"]
   keys = {path: sorted(name for name, _ in tf.train.list_variables(path))
           for path in (replica_ckpt, single_ckpt)}
-  return {"trained_moving": trained["moving"], "single_moving": single["moving"],
+  return {"trained_moving": trained["moving"],
+          "single_moving": single["moving"],
           "on_one": on_one, "on_replicas": on_replicas,
           "replica_keys": keys[replica_ckpt], "single_keys": keys[single_ckpt],
           "single_saved": _checkpoint_values(tf, single_ckpt)}
