@@ -394,6 +394,42 @@ def _run_cross_replica_gradient(tf):
   return {"error": None}
 
 
+def run_plain(tf, synchronized, one_replica, training=True):
+  """A layer without a strategy, or on one replica: outputs, grads, vars."""
+  import contextlib  # pylint: disable=g-import-not-at-top
+  import tf_bn_compat  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(3)
+  x_value = rng.randn(6, 4, 4, 3).astype(np.float32)
+  with tf.Graph().as_default():
+    strategy = None
+    if one_replica:
+      strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope() if strategy else contextlib.nullcontext():
+      x = tf.constant(x_value)
+
+      def fn():
+        y = tf_bn_compat.layers.batch_normalization(
+            x, training=training, synchronized=synchronized, fused=False,
+            momentum=0.5)
+        grads = tf.gradients(tf.reduce_sum(y * y * x), [x] +
+                             tf.compat.v1.trainable_variables())
+        with tf.control_dependencies(
+            tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+          step = tf.group(*grads)
+        return y, grads, step
+
+      if strategy:
+        y, grads, step = strategy.extended.call_for_each_replica(fn)
+      else:
+        y, grads, step = fn()
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        values = sess.run([y, grads])
+        sess.run(step)
+        values.append(sess.run(tf.compat.v1.global_variables()))
+  return values
+
+
 def _run_example(tf):
   """tf_bn_compat.examples.synchronized_tf1 on 2 replicas and on 1 device."""
   from tf_bn_compat.examples import synchronized_tf1  # pylint: disable=g-import-not-at-top

@@ -21,7 +21,6 @@ against the single device and against float64; and the same kind of batches
 normalized in float64 ("large_mean_float64") match everything at 1e-5.
 """
 
-import contextlib
 import os
 import pickle
 import socket
@@ -305,47 +304,19 @@ def test_gradient_in_cross_replica_context_is_a_clear_error(in_process):
 # In this process: no strategy, or a strategy of one replica.
 
 
-def _run_plain(synchronized, one_replica, training=True):
-  rng = np.random.RandomState(3)
-  x_value = rng.randn(6, 4, 4, 3).astype(np.float32)
-  with tf.Graph().as_default():
-    strategy = None
-    if one_replica:
-      strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope() if strategy else contextlib.nullcontext():
-      x = tf.constant(x_value)
-
-      def fn():
-        y = tf_bn_compat.layers.batch_normalization(
-            x, training=training, synchronized=synchronized, fused=False,
-            momentum=0.5)
-        grads = tf.gradients(tf.reduce_sum(y * y * x), [x] +
-                             tf.compat.v1.trainable_variables())
-        with tf.control_dependencies(
-            tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
-          step = tf.group(*grads)
-        return y, grads, step
-
-      if strategy:
-        y, grads, step = strategy.extended.call_for_each_replica(fn)
-      else:
-        y, grads, step = fn()
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        values = sess.run([y, grads])
-        sess.run(step)
-        values.append(sess.run(tf.compat.v1.global_variables()))
-  return values
+def _assert_same(plain, synchronized):
+  for a, b in zip(tf.nest.flatten(plain), tf.nest.flatten(synchronized)):
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("context", ["no_strategy", "one_replica"])
 def test_without_replicas_synchronized_is_plain_batch_norm(graph_mode,
                                                             context):
   del graph_mode
-  plain = _run_plain(False, context == "one_replica")
-  synchronized = _run_plain(True, context == "one_replica")
-  for a, b in zip(tf.nest.flatten(plain), tf.nest.flatten(synchronized)):
-    np.testing.assert_array_equal(a, b)
+  plain = sync_harness.run_plain(tf, False, context == "one_replica")
+  synchronized = sync_harness.run_plain(tf, True, context == "one_replica")
+  _assert_same(plain, synchronized)
+
 
 
 def test_synchronized_keeps_the_fused_kernel_off(caplog):
@@ -378,5 +349,8 @@ def test_statistics_variables_of_a_synchronized_layer():
           tf.VariableAggregation.ONLY_FIRST_REPLICA)
   assert (batch_statistics.moving_statistics_aggregation(False) ==
           tf.VariableAggregation.MEAN)
-  assert batch_statistics.synchronization_context(True) is None
-  assert batch_statistics.synchronization_context(False) is None
+  # In a graph: asking for the replica context eagerly would create the
+  # global default graph, after which TF2 behaviour cannot be turned back on.
+  with tf.Graph().as_default():
+    assert batch_statistics.synchronization_context(True) is None
+    assert batch_statistics.synchronization_context(False) is None
