@@ -35,10 +35,22 @@ def _parameters(obj):
           for p in inspect.signature(target).parameters.values()]
 
 
+# Our arguments TF1 does not have, after all of TF1's (before **kwargs).
+EXTENSIONS = {"synchronized": False}
+
+
 @pytest.mark.parametrize("name", [n for n in PUBLIC if n != "experimental"])
 def test_signature_is_tf1s(name):
   mine = _parameters(getattr(ours_layers, name))
   ref = _parameters(getattr(layer_parity.reference(), name))
+  extensions = [p for p in mine if p[0] in EXTENSIONS]
+  if extensions:
+    assert [(p[0], p[2]) for p in extensions] == list(EXTENSIONS.items())
+    position = mine.index(extensions[0])
+    assert mine[position:position + len(extensions)] == extensions
+    assert all(p[1] == inspect.Parameter.VAR_KEYWORD
+               for p in mine[position + len(extensions):])
+    mine = [p for p in mine if p not in extensions]
   if name == "InputSpec":  # TF 2.15's lacks tf_keras' `optional`.
     mine = [p for p in mine if p[0] != "optional" or
             "optional" in [r[0] for r in ref]]

@@ -74,6 +74,7 @@ class BatchNormalizationMixin(object):
                virtual_batch_size=None,
                adjustment=None,
                name=None,
+               synchronized=False,
                **kwargs):
     if isinstance(axis, (list, tuple)):
       if not all(isinstance(a, int) for a in axis):
@@ -93,6 +94,9 @@ class BatchNormalizationMixin(object):
     if fused not in (None, True, False):
       raise TypeError("`fused` must be None, True or False, got %r." %
                       (fused,))
+    if not isinstance(synchronized, bool):
+      raise TypeError("`synchronized` must be True or False, got %r." %
+                      (synchronized,))
     super().__init__(trainable=trainable, name=name, **kwargs)
     self.axis = axis
     self.momentum = momentum
@@ -120,6 +124,7 @@ class BatchNormalizationMixin(object):
     self.adjustment = adjustment
     self.fused = fused
     self._fused_requested = fused
+    self.synchronized = synchronized
     if renorm:
       renorm_clipping = dict(renorm_clipping or {})
       unknown = set(renorm_clipping) - set(renorm_lib.CLIPPING_KEYS)
@@ -190,7 +195,7 @@ class BatchNormalizationMixin(object):
       return
     reason = fused_decision.fused_unavailable_reason(
         rank, self.axis, self.renorm, self.virtual_batch_size,
-        self.adjustment, self._compute_dtype)
+        self.adjustment, self._compute_dtype, synchronized=self.synchronized)
     if reason is None:
       self.fused = True
       self._data_format = fused_decision.fused_data_format(rank, self.axis)
@@ -216,7 +221,8 @@ class BatchNormalizationMixin(object):
       return self.add_weight(
           name, shape, param_dtype, initializer, trainable=False,
           synchronization=tf.VariableSynchronization.ON_READ,
-          aggregation=tf.VariableAggregation.MEAN)
+          aggregation=batch_statistics.moving_statistics_aggregation(
+              self.synchronized))
 
     # TF1 never partitions the moving statistics.
     with self._without_partitioner():
@@ -360,7 +366,7 @@ class BatchNormalizationMixin(object):
       keep_dims = self.virtual_batch_size is not None or len(self.axis) > 1
       batch_mean, batch_variance = batch_statistics.moments(
           tf.cast(inputs, self._param_dtype), reduction_axes,
-          keepdims=keep_dims, mask=mask)
+          keepdims=keep_dims, synchronized=self.synchronized, mask=mask)
       mean = training_flag.smart_cond(
           training, lambda: batch_mean,
           lambda: tf.convert_to_tensor(self.moving_mean))
@@ -460,6 +466,8 @@ class BatchNormalizationMixin(object):
     if self.virtual_batch_size is not None:
       config["virtual_batch_size"] = self.virtual_batch_size
       config["axis"] = [a - 1 for a in self.axis] if self.built else self.axis
+    if self.synchronized:
+      config["synchronized"] = True
     if self.adjustment is not None:
       logging.getLogger("tf_bn_compat").warning(
           "Layer %s: `adjustment` is a function and is left out of the "

@@ -62,8 +62,9 @@ def moving_statistics_aggregation(synchronized):
   a merge_call there). A synchronized layer moves every copy with the same
   global statistics, so reads and saves can take the first replica's copy
   without an all-reduce: a chief that saves alone does not wait for the other
-  workers (with MEAN, reading for the save all-reduces across the workers and
-  hangs when only the chief saves).
+  workers (with MEAN, reading for the save all-reduces across the workers: in
+  the 2-worker test scenario the chief, saving alone, hung until killed while
+  the other worker finished).
 
   Returns:
     ONLY_FIRST_REPLICA for a synchronized layer, else MEAN (TF1's choice:
@@ -94,8 +95,11 @@ def synchronization_context(synchronized):
   return context
 
 
-def moments(inputs, axes, keepdims, synchronized=False, mask=None):
+def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None):
   """Returns the batch mean and biased variance of `inputs` over `axes`.
+
+  Options beyond the reduction itself are keyword-only, so that more can be
+  added without touching the callers.
 
   Args:
     inputs: Floating tensor (float32 for half-precision layers).

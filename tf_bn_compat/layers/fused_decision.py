@@ -3,8 +3,10 @@
 TF1's layer makes this decision once, when it is built: the fused kernel is
 used for 4-D and 5-D inputs normalized over their channel axis only, with no
 renorm, ghost batches or adjustment, and a float16/bfloat16/float32 compute
-dtype. Anything else silently falls back to the composite implementation,
-even when `fused=True` was requested (TF1 never raised there).
+dtype. Our `synchronized=True` (not in TF1) also keeps it off: the kernel
+computes the local batch's statistics in one op. Anything else silently falls
+back to the composite implementation, even when `fused=True` was requested
+(TF1 never raised there).
 """
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
@@ -18,7 +20,7 @@ _DATA_FORMATS = {
 
 
 def fused_unavailable_reason(rank, axis, renorm, virtual_batch_size,
-                             adjustment, compute_dtype):
+                             adjustment, compute_dtype, synchronized=False):
   """Returns why the fused kernel cannot serve a layer, or None if it can.
 
   Args:
@@ -28,11 +30,15 @@ def fused_unavailable_reason(rank, axis, renorm, virtual_batch_size,
     virtual_batch_size: The layer's `virtual_batch_size` or None.
     adjustment: The layer's `adjustment` callable or None.
     compute_dtype: Name of the dtype the layer computes in.
+    synchronized: Whether the layer synchronizes its batch statistics across
+      replicas (the fused kernel computes them locally, in one op).
 
   Returns:
     None when the fused path can be used, else a short reason naming the
     option that prevents it.
   """
+  if synchronized:
+    return "synchronized=True"
   if renorm:
     return "renorm=True"
   if virtual_batch_size is not None:

@@ -63,6 +63,13 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin, base.Layer):
     adjustment: Function from the input's dynamic shape to a pair
       (scale, bias) applied to the normalized values in training.
     name: A string, the name of the layer.
+    synchronized: If True, in a `tf.distribute` replica context of several
+      replicas (replicas of one machine or of several workers), training
+      normalizes with the statistics of the global batch (all replicas'
+      batches), all-reduced once per call, and gradients carry the
+      cross-replica terms: the same results as one device running the
+      concatenated batch. Elsewhere the statistics are the local batch's.
+      The fused kernel is not used (see `batch_statistics`).
     **kwargs: `dtype` ("float32", "mixed_float16", ...) and the functional
       interface's `_scope` and `_reuse`.
 
@@ -79,7 +86,7 @@ batch_normalization = functional.make_functional(
      "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
      "beta_constraint", "gamma_constraint", "training", "trainable", "name",
      "reuse", "renorm", "renorm_clipping", "renorm_momentum", "fused",
-     "virtual_batch_size", "adjustment"],
+     "virtual_batch_size", "adjustment", "synchronized"],
     """Functional interface for the batch normalization layer, as in TF1.
 
 The moving statistics are updated by ops placed in `UPDATE_OPS`; run them
