@@ -33,17 +33,21 @@ LEARNING_RATE = 0.05
 
 
 def _case(launch, sizes=(3, 5), layer=None, inner=(), mean=0.0, std=1.0,
-          dtype="float32", direct=False, reference=None, v1_behavior=False):
+          dtype="float32", direct=False, reference=None, v1_behavior=False,
+          masked=False):
   """A scenario: how replicas run, their batch sizes, input, layer options.
 
   `direct` feeds x itself to the layer (no trainable w before it): at a large
   mean, d loss / d w sums x * dh over the batch, which float32 cannot resolve
   on any device. `reference` overrides layer options on the single device.
   `v1_behavior` runs the case after `tf.compat.v1.disable_v2_behavior()`.
+  `masked` passes a mask (from the targets, so the same rows on one device)
+  that leaves about a third of the elements out of the statistics.
   """
   return dict(launch=launch, sizes=sizes, layer=layer or {}, inner=inner,
               mean=mean, std=std, dtype=dtype, direct=direct,
-              reference=reference or {}, v1_behavior=v1_behavior)
+              reference=reference or {}, v1_behavior=v1_behavior,
+              masked=masked)
 
 
 CASES = {
@@ -68,6 +72,7 @@ CASES = {
     "nhwc_float16": _case("call_for_each", sizes=(2, 3), inner=(2, 2),
                           mean=1.0, dtype="float16"),
     "training_tensor": _case("training_placeholder"),
+    "masked": _case("call_for_each", sizes=(3, 5), inner=(4,), masked=True),
     "tf_function": _case("tf_function"),
     "multi_worker": _case("multi_worker"),
     "multi_worker_large_mean": _case("multi_worker", sizes=(4, 4), mean=1e4,
@@ -111,8 +116,13 @@ def _model(tf, case, x, t, global_count, training=True, reference=False):
         "w", [FEATURES, CHANNELS], tf.float32,
         tf.compat.v1.constant_initializer(initial_w()))
     h = tf.cast(tf.tensordot(x, w, 1), spec["dtype"])
-  y = tf_bn_compat.layers.batch_normalization(
-      h, training=training, synchronized=True, **kwargs)
+  if spec["masked"]:  # The functional form has TF1's arguments: no mask.
+    layer = tf_bn_compat.layers.BatchNormalization(synchronized=True,
+                                                   **kwargs)
+    y = layer(h, training=training, mask=t[..., 0] > -0.4)
+  else:
+    y = tf_bn_compat.layers.batch_normalization(
+        h, training=training, synchronized=True, **kwargs)
   y = tf.cast(y, tf.float32)
   weights = tf.range(1.0, CHANNELS + 1.0)
   loss = tf.reduce_sum(weights * tf.square(y - tf.cast(t, tf.float32)))

@@ -364,9 +364,10 @@ class BatchNormalizationMixin(object):
       if self.adjustment is not None:
         scale, offset = self._apply_adjustment(inputs, training, scale, offset)
       keep_dims = self.virtual_batch_size is not None or len(self.axis) > 1
-      batch_mean, batch_variance = batch_statistics.moments(
+      batch_mean, batch_variance, batch_count = batch_statistics.moments(
           tf.cast(inputs, self._param_dtype), reduction_axes,
-          keepdims=keep_dims, synchronized=self.synchronized, mask=mask)
+          keepdims=keep_dims, synchronized=self.synchronized, mask=mask,
+          with_count=True)
       mean = training_flag.smart_cond(
           training, lambda: batch_mean,
           lambda: tf.convert_to_tensor(self.moving_mean))
@@ -379,8 +380,9 @@ class BatchNormalizationMixin(object):
       else:
         new_mean, new_variance = mean, variance
       if mask is not None:
-        # A batch without unmasked elements leaves the moving statistics.
-        has_elements = tf.reduce_any(mask)
+        # A batch without unmasked elements (on any replica, when
+        # synchronized) leaves the moving statistics.
+        has_elements = tf.reduce_any(batch_count > 0)
         new_mean = tf.where(has_elements, new_mean,
                             tf.convert_to_tensor(self.moving_mean))
         new_variance = tf.where(has_elements, new_variance,

@@ -13,7 +13,7 @@ concatenated), from one all-reduce per call:
 2. In float64 it forms its sum S = n p + r and sum of squares
    Q = M + 2 p r + n p**2 and all-reduces (n, S, Q) as ONE packed float64
    vector of 2C + 1 values (C statistics; with ghost batches, per ghost
-   batch).
+   batch; 3C with a mask, which gives each statistic its own n).
 3. The global mean is S / N and the variance Q / N - (S / N)**2, in float64,
    cast back to the input's dtype.
 
@@ -43,9 +43,9 @@ moving-average updates run on them unchanged, so the global statistics reach
 the moving averages of every replica, identically.
 
 The local sums (n, S, Q) come from `_local_sums`, the only function that
-looks at the elements; a mask that leaves elements out of the statistics
-changes that function (weighted sums, n = number of unmasked elements) and
-nothing else.
+looks at the elements. A mask changes that function only (sums over the
+unmasked elements, n their count per statistic) and, in the backward, gives
+masked elements no gradient through the statistics.
 """
 
 import tensorflow as tf
@@ -95,7 +95,8 @@ def synchronization_context(synchronized):
   return context
 
 
-def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None):
+def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None,
+            with_count=False):
   """Returns the batch mean and biased variance of `inputs` over `axes`.
 
   Options beyond the reduction itself are keyword-only, so that more can be
@@ -109,32 +110,34 @@ def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None):
     synchronized: Whether to compute the statistics of the global batch when
       running in a replica context of several replicas.
     mask: None, or a bool tensor of `inputs`' shape: the statistics are
-      those of the True elements only (see `_masked_moments`).
+      those of the True elements only (see `_masked_moments`), across
+      replicas too when synchronized.
+    with_count: Whether to return the number of elements behind each
+      statistic too (of the global batch when synchronized).
 
   Returns:
-    Tuple (mean, variance) of `inputs`' dtype.
-
-  Raises:
-    NotImplementedError: for a mask on synchronized statistics.
+    Tuple (mean, variance) of `inputs`' dtype; with `with_count`, a third
+    element: the element count, of `inputs`' dtype and broadcastable to the
+    statistics with the reduced axes kept.
   """
   context = synchronization_context(synchronized)
-  if mask is not None:
-    if context is not None:
-      raise NotImplementedError(
-          "A mask with synchronized batch statistics is not supported yet.")
-    return _masked_moments(inputs, axes, keepdims, mask)
-  if context is None:
-    return tf.nn.moments(inputs, axes, keepdims=keepdims)
-  with tf.compat.v1.name_scope("synchronized_moments"):
-    mean, variance = _global_moments(context, inputs, axes)
-    if not keepdims:
-      mean = tf.squeeze(mean, axes)
-      variance = tf.squeeze(variance, axes)
-    return mean, variance
+  if context is not None:
+    with tf.compat.v1.name_scope("synchronized_moments"):
+      mean, variance, count = _global_moments(context, inputs, axes, mask)
+  elif mask is not None:
+    mean, variance, count = _masked_moments(inputs, axes, mask)
+  else:
+    mean, variance = tf.nn.moments(inputs, axes, keepdims=True)
+    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)),
+                    inputs.dtype)
+  if not keepdims:
+    mean = tf.squeeze(mean, axes)
+    variance = tf.squeeze(variance, axes)
+  return (mean, variance, count) if with_count else (mean, variance)
 
 
-def _masked_moments(inputs, axes, keepdims, mask):
-  """The mean and biased variance of the elements of `inputs` where `mask`.
+def _masked_moments(inputs, axes, mask):
+  """The mean, biased variance and count of the elements where `mask`.
 
   With n the number of True elements per statistic (Keras 3's masked
   moments, which divide by n + 1e-7):
@@ -143,49 +146,61 @@ def _masked_moments(inputs, axes, keepdims, mask):
       variance = sum(where(mask, x - mean, 0)**2) / max(n, 1)
 
   A statistic without any True element is 0 (mean and variance), finite.
-  Masked elements take no part, even when they are inf or NaN.
+  Masked elements take no part, even when they are inf or NaN. The reduced
+  axes are kept.
   """
   with tf.compat.v1.name_scope("masked_moments"):
-    weights = tf.cast(mask, inputs.dtype)
-    count = tf.maximum(tf.reduce_sum(weights, axes, keepdims=True), 1.0)
-    zeros = tf.zeros_like(inputs)
-    mean = tf.reduce_sum(tf.where(mask, inputs, zeros), axes,
-                         keepdims=True) / count
-    deviations = tf.where(mask, inputs - mean, zeros)
+    count = tf.reduce_sum(tf.cast(mask, inputs.dtype), axes, keepdims=True)
+    mean, deviations = _masked_mean(inputs, axes, mask, count)
     variance = tf.reduce_sum(tf.square(deviations), axes,
-                             keepdims=True) / count
-    if not keepdims:
-      mean = tf.squeeze(mean, axes)
-      variance = tf.squeeze(variance, axes)
-    return mean, variance
+                             keepdims=True) / tf.maximum(count, 1.0)
+    return mean, variance, count
 
 
-def _local_sums(inputs, axes):
+def _masked_mean(inputs, axes, mask, count):
+  """The mean of the elements where `mask`, and their deviations from it.
+
+  The deviations are 0 where `mask` is False, whatever the input there.
+  """
+  zeros = tf.zeros_like(inputs)
+  mean = tf.reduce_sum(tf.where(mask, inputs, zeros), axes,
+                       keepdims=True) / tf.maximum(count, 1.0)
+  return mean, tf.where(mask, inputs - mean, zeros)
+
+
+def _local_sums(inputs, axes, mask=None):
   """Returns this replica's float64 (count, sum, sum of squares).
 
   Args:
     inputs: The layer's input (float32 or float64).
     axes: The reduced axes; they are kept with size 1.
+    mask: None, or a bool tensor of `inputs`' shape: only its True elements
+      are counted and summed.
 
   Returns:
-    Tuple (n, S, Q): n a scalar, S and Q shaped as the statistics.
+    Tuple (n, S, Q), S and Q shaped as the statistics; n a scalar (2C + 1
+    values to reduce), or shaped as the statistics with a mask (3C).
   """
-  pivot = tf.reduce_mean(inputs, axes, keepdims=True)
-  deviations = inputs - pivot
+  if mask is None:
+    pivot = tf.reduce_mean(inputs, axes, keepdims=True)
+    deviations = inputs - pivot
+    count = tf.reduce_prod(tf.gather(tf.shape(inputs), axes))
+  else:
+    count = tf.reduce_sum(tf.cast(mask, inputs.dtype), axes, keepdims=True)
+    pivot, deviations = _masked_mean(inputs, axes, mask, count)
   first = tf.cast(tf.reduce_sum(deviations, axes, keepdims=True), tf.float64)
   second = tf.cast(tf.reduce_sum(tf.square(deviations), axes, keepdims=True),
                    tf.float64)
-  count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)),
-                  tf.float64)
+  count = tf.cast(count, tf.float64)
   pivot = tf.cast(pivot, tf.float64)
   sums = count * pivot + first
   squares = second + 2.0 * pivot * first + count * tf.square(pivot)
   return count, sums, squares
 
 
-def _global_moments(context, inputs, axes):
-  """Returns the global batch's (mean, variance), reduced axes kept."""
-  count, sums, squares = _local_sums(tf.stop_gradient(inputs), axes)
+def _global_moments(context, inputs, axes, mask=None):
+  """Returns the global batch's (mean, variance, count), reduced axes kept."""
+  count, sums, squares = _local_sums(tf.stop_gradient(inputs), axes, mask)
   totals = tf.stop_gradient(
       _all_reduce_sum(context, [count, sums, squares], "forward"))
   strategy = context.strategy
@@ -195,6 +210,8 @@ def _global_moments(context, inputs, axes):
   def global_moments(x, packed):
     total_count, total_sums, total_squares = _unpack(
         packed, [count, sums, squares])
+    # Without any element (all masked), mean and variance are 0, as locally.
+    total_count = tf.maximum(total_count, 1.0)
     global_mean = total_sums / total_count
     global_variance = tf.maximum(
         total_squares / total_count - tf.square(global_mean), 0.0)
@@ -210,11 +227,15 @@ def _global_moments(context, inputs, axes):
           _all_reduce_sum(backward_context, [d_mean, d_variance], "backward"),
           [d_mean, d_variance])
       d_x = (g_mean + 2.0 * g_variance * (x - global_mean)) / n
+      if mask is not None:
+        d_x = tf.where(mask, d_x, tf.zeros_like(d_x))
       return d_x, tf.zeros_like(packed)
 
     return (global_mean, global_variance), grad
 
-  return global_moments(inputs, totals)
+  mean, variance = global_moments(inputs, totals)
+  total_count = _unpack(totals, [count, sums, squares])[0]
+  return mean, variance, tf.cast(total_count, inputs.dtype)
 
 
 def _backward_context(strategy, num_replicas):
