@@ -34,7 +34,7 @@ LEARNING_RATE = 0.05
 
 def _case(launch, sizes=(3, 5), layer=None, inner=(), mean=0.0, std=1.0,
           dtype="float32", direct=False, reference=None, v1_behavior=False,
-          masked=False):
+          masked=False, keras_v1=False):
   """A scenario: how replicas run, their batch sizes, input, layer options.
 
   `direct` feeds x itself to the layer (no trainable w before it): at a large
@@ -43,11 +43,12 @@ def _case(launch, sizes=(3, 5), layer=None, inner=(), mean=0.0, std=1.0,
   `v1_behavior` runs the case after `tf.compat.v1.disable_v2_behavior()`.
   `masked` passes a mask (from the targets, so the same rows on one device)
   that leaves about a third of the elements out of the statistics.
+  `keras_v1` uses the Keras-v1 class, whose updates are `layer.updates`.
   """
   return dict(launch=launch, sizes=sizes, layer=layer or {}, inner=inner,
               mean=mean, std=std, dtype=dtype, direct=direct,
               reference=reference or {}, v1_behavior=v1_behavior,
-              masked=masked)
+              masked=masked, keras_v1=keras_v1)
 
 
 CASES = {
@@ -73,6 +74,7 @@ CASES = {
                           mean=1.0, dtype="float16"),
     "training_tensor": _case("training_placeholder"),
     "masked": _case("call_for_each", sizes=(3, 5), inner=(4,), masked=True),
+    "keras_v1": _case("call_for_each", keras_v1=True),
     "tf_function": _case("tf_function"),
     "multi_worker": _case("multi_worker"),
     "multi_worker_large_mean": _case("multi_worker", sizes=(4, 4), mean=1e4,
@@ -116,7 +118,13 @@ def _model(tf, case, x, t, global_count, training=True, reference=False):
         "w", [FEATURES, CHANNELS], tf.float32,
         tf.compat.v1.constant_initializer(initial_w()))
     h = tf.cast(tf.tensordot(x, w, 1), spec["dtype"])
-  if spec["masked"]:  # The functional form has TF1's arguments: no mask.
+  update_ops = []
+  if spec["keras_v1"]:
+    layer = tf_bn_compat.keras.layers.BatchNormalization(synchronized=True,
+                                                         **kwargs)
+    y = layer(h, training=training)
+    update_ops = layer.get_updates_for(h)
+  elif spec["masked"]:  # The functional form has TF1's arguments: no mask.
     layer = tf_bn_compat.layers.BatchNormalization(synchronized=True,
                                                    **kwargs)
     y = layer(h, training=training, mask=t[..., 0] > -0.4)
@@ -129,7 +137,8 @@ def _model(tf, case, x, t, global_count, training=True, reference=False):
   loss /= float(global_count)
   variables = _trainable(tf)
   grads = tf.gradients(loss, variables)
-  update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+  update_ops += tf.compat.v1.get_collection(
+      tf.compat.v1.GraphKeys.UPDATE_OPS)
   with tf.control_dependencies(update_ops):
     train = tf.compat.v1.train.GradientDescentOptimizer(
         LEARNING_RATE).apply_gradients(list(zip(grads, variables)))

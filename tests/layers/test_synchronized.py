@@ -44,7 +44,7 @@ IN_PROCESS_CASES = ["run_v2", "unequal_v2", "unequal_v1", "iterator_v1",
                     "legacy_v1_behavior", "large_mean", "large_mean_float64",
                     "renorm",
                     "virtual_batch", "nhwc_float16", "training_tensor",
-                    "tf_function", "masked"]
+                    "tf_function", "masked", "keras_v1"]
 MULTI_WORKER_CASES = ["multi_worker", "multi_worker_large_mean"]
 FLOAT32 = dict(rtol=1e-5, atol=1e-5)
 FLOAT16 = dict(rtol=2e-3, atol=2e-3)

@@ -70,8 +70,11 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
     adjustment: Function from the input's dynamic shape to a pair
       (scale, bias) applied to the normalized values in training.
     name: A string, the name of the layer.
-    **kwargs: `dtype`, `activity_regularizer`; `synchronized` is accepted
-      and ignored, as in TF1's Keras-v1 layer.
+    synchronized: If True, in a `tf.distribute` replica context of several
+      replicas, training normalizes with the statistics of the global batch
+      (Keras 3's argument; TF1's Keras-v1 layer ignored it), as
+      `tf_bn_compat.layers.BatchNormalization` does.
+    **kwargs: `dtype`, `activity_regularizer`.
 
   Raises:
     TypeError: if `axis` is not an int or a list of ints.
@@ -100,8 +103,8 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
                virtual_batch_size=None,
                adjustment=None,
                name=None,
+               synchronized=False,
                **kwargs):
-    kwargs.pop("synchronized", None)
     super().__init__(
         axis=axis, momentum=momentum, epsilon=epsilon, center=center,
         scale=scale, beta_initializer=beta_initializer,
@@ -114,7 +117,7 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
         renorm=renorm, renorm_clipping=renorm_clipping,
         renorm_momentum=renorm_momentum, fused=fused, trainable=trainable,
         virtual_batch_size=virtual_batch_size, adjustment=adjustment,
-        name=name, **kwargs)
+        name=name, synchronized=synchronized, **kwargs)
     if fused is None:
       self.fused = True  # Before build, as the Keras-v1 layer reports it.
 
