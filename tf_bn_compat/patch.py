@@ -28,6 +28,10 @@ which are imported only when such a name is read. A `keras.layers` object
 reached before the patch is written to only where it is a v1-only module
 (Keras 2's `keras.api._v1.keras.layers`, TF 2.15), never Keras 3's.
 
+`tf.compat.v1.keras.utils.track_tf1_style_variables`, gone with Keras 3,
+is `tf_bn_compat.track_tf1_style_variables` where Keras has none; the
+other names of `tf.compat.v1.keras.utils` stay Keras'.
+
 `tf.keras` and Keras 3 are not touched: Keras 3 layers keep working beside
 TF1 layers in the same process.
 """
@@ -47,6 +51,7 @@ _LAYERS_SUFFIX = "compat.v1.layers"
 _EXPERIMENTAL_SUFFIX = "compat.v1.layers.experimental"
 _KERAS_SUFFIX = "compat.v1.keras"
 _KERAS_LAYERS_SUFFIX = "compat.v1.keras.layers"
+_KERAS_UTILS_SUFFIX = "compat.v1.keras.utils"
 
 
 def _make_layers_module():
@@ -90,19 +95,29 @@ class _ForwardingModule(types.ModuleType):
     name: The module's `__name__`.
     doc: Its docstring.
     target: Function returning the module other names come from.
+    fallbacks: Optional dict of name to a function returning a value, for
+      names the target lacks.
   """
 
-  def __init__(self, name, doc, target):
+  def __init__(self, name, doc, target, fallbacks=None):
     super().__init__(name, doc)
     vars(self)["_tf_bn_compat_target"] = target
+    vars(self)["_tf_bn_compat_fallbacks"] = dict(fallbacks or {})
 
   def __getattr__(self, name):
     if name.startswith("__") and name.endswith("__"):
       raise AttributeError(name)
-    return getattr(vars(self)["_tf_bn_compat_target"](), name)
+    try:
+      return getattr(vars(self)["_tf_bn_compat_target"](), name)
+    except AttributeError:
+      fallback = vars(self)["_tf_bn_compat_fallbacks"].get(name)
+      if fallback is None:
+        raise
+      return fallback()
 
   def __dir__(self):
-    return sorted(set(vars(self)) | set(dir(vars(self)["_tf_bn_compat_target"]())))
+    names = set(vars(self)) | set(vars(self)["_tf_bn_compat_fallbacks"])
+    return sorted(names | set(dir(vars(self)["_tf_bn_compat_target"]())))
 
 
 def _original_keras():
@@ -123,9 +138,21 @@ def _make_keras_modules():
       "tensorflow.compat.v1.keras",
       "Keras, with tf_bn_compat's Keras-v1 layers in `layers` (see "
       "tf_bn_compat.patch_tf).", _original_keras)
+  utils = _ForwardingModule(
+      "tensorflow.compat.v1.keras.utils",
+      "Keras' utils, with tf_bn_compat's track_tf1_style_variables where "
+      "Keras has none (see tf_bn_compat.patch_tf).",
+      lambda: _original_keras().utils,
+      fallbacks={"track_tf1_style_variables": _track_tf1_style_variables})
   keras.layers = layers
-  keras.__path__ = []  # A package, so that `.layers` imports.
+  keras.utils = utils
+  keras.__path__ = []  # A package, so that `.layers` and `.utils` import.
   return keras
+
+
+def _track_tf1_style_variables():
+  from tf_bn_compat import migrate  # pylint: disable=g-import-not-at-top
+  return migrate.track_tf1_style_variables
 
 
 KERAS_MODULE = _make_keras_modules()
@@ -246,7 +273,9 @@ def _replace_keras_layers_object(original):
 
 
 def _patch_module_entry(key, module):
-  if key.endswith(_KERAS_LAYERS_SUFFIX):
+  if key.endswith(_KERAS_UTILS_SUFFIX):
+    _State.modules.set(key, KERAS_MODULE.utils)
+  elif key.endswith(_KERAS_LAYERS_SUFFIX):
     _replace_keras_layers_object(module)
     _State.modules.set(key, KERAS_MODULE.layers)
   elif key.endswith(_KERAS_SUFFIX):
@@ -327,7 +356,7 @@ def _keras_submodule_spec(fullname):
   if index < 0:
     return None
   name = fullname[index + len(marker):]
-  if name == "layers" or name.startswith("layers."):
+  if name in ("layers", "utils") or name.startswith(("layers.", "utils.")):
     return None
   try:
     target = importlib.import_module(_original_keras().__name__ + "." + name)
@@ -352,6 +381,9 @@ class _Finder(importlib.abc.MetaPathFinder):
     if fullname.endswith(_KERAS_LAYERS_SUFFIX):
       return importlib.machinery.ModuleSpec(
           fullname, _LayersLoader(KERAS_MODULE.layers), is_package=True)
+    if fullname.endswith(_KERAS_UTILS_SUFFIX):
+      return importlib.machinery.ModuleSpec(
+          fullname, _LayersLoader(KERAS_MODULE.utils))
     if fullname.endswith(_KERAS_SUFFIX):
       return importlib.machinery.ModuleSpec(
           fullname, _LayersLoader(KERAS_MODULE), is_package=True)
@@ -376,12 +408,15 @@ def patch_tf():
 
   After the call, unchanged TF1 code using `tf.compat.v1.layers.*` (which
   raise "not available with Keras 3" on TF 2.16+) builds this package's
-  layers, and `tf.compat.v1.keras.layers.BatchNormalization` is the
-  Keras-v1 class `tf_bn_compat.keras.layers.BatchNormalization` (the other
-  names of `tf.compat.v1.keras.layers` stay Keras'), whatever the import style (`import tensorflow as tf`,
-  `import tensorflow.compat.v1 as tf`, `from tensorflow.compat.v1 import
-  layers`, before or after this call). `tf.keras` and Keras 3 are left as
-  they are. Calling it again is harmless; `unpatch_tf()` undoes it.
+  layers, `tf.compat.v1.keras.layers.BatchNormalization` is the Keras-v1
+  class `tf_bn_compat.keras.layers.BatchNormalization` (the other names of
+  `tf.compat.v1.keras.layers` stay Keras'), and
+  `tf.compat.v1.keras.utils.track_tf1_style_variables` is
+  `tf_bn_compat.track_tf1_style_variables` where Keras has none. This holds
+  whatever the import style (`import tensorflow as tf`, `import
+  tensorflow.compat.v1 as tf`, `from tensorflow.compat.v1 import layers`,
+  before or after this call). `tf.keras` and Keras 3 are left as they are.
+  Calling it again is harmless; `unpatch_tf()` undoes it.
 
   Returns:
     The module now at `tf.compat.v1.layers`.

@@ -79,6 +79,24 @@ def _unique_layer_name(base_name, keras_style=False):
   return base_name if count == 0 else "%s_%d" % (base_name, count)
 
 
+@contextlib.contextmanager
+def fresh_layer_names():
+  """Unnamed layers made inside are named from `dense`, `dense_1`, ... again.
+
+  The numbering of the current graph outside the block is left as it was.
+  """
+  graph = tf.compat.v1.get_default_graph()
+  saved = _LAYER_NAME_UIDS.get(graph)
+  _LAYER_NAME_UIDS[graph] = {}
+  try:
+    yield
+  finally:
+    if saved is None:
+      _LAYER_NAME_UIDS.pop(graph, None)
+    else:
+      _LAYER_NAME_UIDS[graph] = saved
+
+
 def add_to_collection(elements, key):
   """Appends `elements` to graph collection `key`, skipping those present."""
   collection = tf.compat.v1.get_collection_ref(key)
