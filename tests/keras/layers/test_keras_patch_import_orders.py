@@ -1,4 +1,4 @@
-"""`patch_tf()` and `tf.compat.v1.keras.layers.BatchNormalization`, per import order.
+"""`patch_tf()` and `tf.compat.v1.keras` (layers, utils), per import order.
 
 On Keras 3 `tf.compat.v1.keras.layers` is the module object
 `tf.keras.layers` is, so the patch gives `compat.v1` a `keras` namespace of
@@ -6,7 +6,9 @@ its own (see tf_bn_compat/patch.py). Each case runs a script in a fresh
 interpreter: an import order, then checks that the name resolves to our
 Keras-v1 class, that other names still are Keras', that Keras 3's own
 BatchNormalization is untouched, and that a TF1 graph trains the moving
-statistics through `layer.get_updates_for`. Scripts run four at a time.
+statistics through `layer.get_updates_for`; and that
+`tf.compat.v1.keras.utils.track_tf1_style_variables` is ours on Keras 3
+(Keras' own on Keras 2). Scripts run four at a time.
 """
 
 import concurrent.futures
@@ -47,6 +49,17 @@ PRELUDE = textwrap.dedent("""
     def keras_version():
       import keras
       return int(keras.__version__.split(".")[0])
+
+    def check_utils(utils, where):
+      import keras
+      import tf_bn_compat
+      ours = tf_bn_compat.track_tf1_style_variables
+      if keras_version() >= 3:
+        assert utils.track_tf1_style_variables is ours, where
+        assert not hasattr(keras.utils, "track_tf1_style_variables"), where
+        assert utils.get_file is keras.utils.get_file, where
+      else:
+        assert utils.track_tf1_style_variables is not ours, where
 """)
 
 ORDERS = {
@@ -56,6 +69,7 @@ ORDERS = {
         import tf_bn_compat
         tf_bn_compat.patch_tf()
         check(tf.compat.v1.keras.layers, "tf.compat.v1.keras.layers")
+        check_utils(tf.compat.v1.keras.utils, "tf.compat.v1.keras.utils")
         assert tf.compat.v1.keras.layers is not tf.keras.layers
         if keras_version() >= 3:
           # Keras 3's module itself, bound before the patch: never written to.
@@ -70,6 +84,7 @@ ORDERS = {
         tf_bn_compat.patch_tf()
         import tensorflow.compat.v1 as tf
         check(tf.keras.layers, "tf.keras.layers (compat.v1)")
+        check_utils(tf.keras.utils, "tf.keras.utils (compat.v1)")
         tf.disable_v2_behavior()
         check(tf.keras.layers, "under disable_v2_behavior")
     """,
@@ -86,6 +101,10 @@ ORDERS = {
         check(layers, "from tensorflow.compat.v1.keras import layers")
         import tensorflow.compat.v1.keras.layers as layers_module
         check(layers_module, "import tensorflow.compat.v1.keras.layers")
+        from tensorflow.compat.v1.keras.utils import track_tf1_style_variables
+        import tensorflow.compat.v1.keras.utils as utils_module
+        check_utils(utils_module, "import tensorflow.compat.v1.keras.utils")
+        assert track_tf1_style_variables is utils_module.track_tf1_style_variables
         # Other Keras submodules import as Keras' own (TF 2.15 has them).
         import tensorflow.compat.v1.keras.backend as backend
         import keras
@@ -122,12 +141,16 @@ ORDERS = {
         tf_bn_compat.unpatch_tf()
         assert (tf.compat.v1.keras.layers.BatchNormalization is not
                 tf_bn_compat.keras.layers.BatchNormalization)
+        if keras_version() >= 3:
+          assert not hasattr(tf.compat.v1.keras.utils,
+                             "track_tf1_style_variables")
         for key in ("tensorflow.compat.v1.keras",
                     "tensorflow.compat.v1.keras.layers"):
           assert sys.modules.get(key) is not (
               tf_bn_compat.patch.KERAS_MODULE), key
         tf_bn_compat.patch_tf()
         check(tf.compat.v1.keras.layers, "patched again")
+        check_utils(tf.compat.v1.keras.utils, "patched again")
     """,
 }
 
