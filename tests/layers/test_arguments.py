@@ -159,10 +159,16 @@ def test_functional_form_rejects_unknown_argument():
       ours_layers.conv2d(_ph(X4), 2, 3, groups=2)
 
 
-def test_layers_refuse_eager_execution():
+def test_layers_run_eagerly():
+  # Eagerly the layer runs its ops (see tests/layers/test_eager.py).
   assert tf.executing_eagerly()
-  with pytest.raises(RuntimeError, match="graph"):
-    ours_layers.Dense(2)
+  layer = ours_layers.Dense(2, kernel_initializer="ones",
+                            bias_initializer="ones")
+  y = layer(np.ones((3, 4), np.float32))
+  assert not tf.is_symbolic_tensor(y)
+  np.testing.assert_array_equal(y.numpy(), np.full((3, 2), 5.0))
+  assert [v.name for v in layer.variables] == [
+      layer.scope_name + "/kernel:0", layer.scope_name + "/bias:0"]
 
 
 def test_bad_feed_is_a_runtime_error_not_a_crash():

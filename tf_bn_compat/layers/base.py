@@ -1,7 +1,7 @@
-"""TF1's graph-mode layer: variable scopes, weights, updates and losses.
+"""TF1's layer: variable scopes, weights, updates and losses.
 
-`Layer` is `tf.compat.v1.layers.Layer` for graph mode, the base of every
-layer of this package:
+`Layer` is `tf.compat.v1.layers.Layer`, the base of every layer of this
+package, in TF1 graphs, executing eagerly and inside `tf.function`:
 
 * naming: an unnamed layer is called `dense`, `dense_1`, ... per graph; its
   variable scope is opened with that base name as `default_name`, so TF's
@@ -20,6 +20,25 @@ Inside `keras_style_scope()` (or after `set_keras_style()`) layers manage
 their variables as Keras does instead: no variable scopes, each layer owns
 its variables (named after the layer's unique name scope), `scope` and
 `reuse` are refused, and updates stay out of `UPDATE_OPS`.
+
+Executing eagerly, and inside a `tf.function` traced from eager code, a
+layer object works as TF1's layers (tf_keras' legacy layers) do there (see
+`execution_mode`):
+
+* the first call creates the variables, still through
+  `tf.compat.v1.get_variable` in the layer's variable scope (`dense/kernel`,
+  `dense_1/kernel`, ...: scopes and layer names continue across the
+  process); the layer owns them (`variables`, `trainable_variables`, ...)
+  and later calls (a `tf.function`'s retraces too) reuse them;
+* updates run in place as the call runs (a `tf.function` runs its stateful
+  ops) and are not recorded: `updates` and `get_updates_for` are empty, and
+  a layer whose `trainable` is False runs none, as Keras' frozen layers;
+* `losses` are the losses added by the last call (the activity
+  regularizer's), then the weight regularizers, recomputed from the
+  variables' current values at each read;
+* nothing is added to the global graph's collections (inside a
+  `tf.function`, regularization losses go to the function graph's own
+  `REGULARIZATION_LOSSES`, as TF1's layers do there).
 """
 
 import contextlib
@@ -32,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
+from tf_bn_compat.layers import execution_mode
 from tf_bn_compat.layers import input_spec as input_spec_lib
 
 _LAYER_NAME_UIDS = weakref.WeakKeyDictionary()
@@ -98,7 +118,12 @@ def fresh_layer_names():
 
 
 def add_to_collection(elements, key):
-  """Appends `elements` to graph collection `key`, skipping those present."""
+  """Appends `elements` to graph collection `key`, skipping those present.
+
+  Executing eagerly there are no collections: nothing is added.
+  """
+  if not execution_mode.has_collections(execution_mode.current()):
+    return
   collection = tf.compat.v1.get_collection_ref(key)
   present = {id(e) for e in collection}
   for element in elements:
@@ -107,10 +132,22 @@ def add_to_collection(elements, key):
       present.add(id(element))
 
 
+def _is_symbolic(value):
+  return isinstance(value, (tf.Tensor, tf.Operation)) and (
+      isinstance(value, tf.Operation) or tf.is_symbolic_tensor(value))
+
+
 def depends_on(tensor_or_op, inputs):
-  """Returns True if `tensor_or_op` is reachable from any of `inputs`."""
+  """Returns True if `tensor_or_op` is reachable from any of `inputs`.
+
+  Eager tensors have no ops to walk: an eager `tensor_or_op` depends on no
+  input, and eager `inputs` are no sources.
+  """
+  if not _is_symbolic(tensor_or_op):
+    return False
   op = getattr(tensor_or_op, "op", tensor_or_op)
-  sources = {t.op for t in inputs if isinstance(t, tf.Tensor)}
+  sources = {t.op for t in inputs if isinstance(t, tf.Tensor) and
+             tf.is_symbolic_tensor(t)}
   seen = set()
   stack = [op]
   while stack:
@@ -143,6 +180,16 @@ def _convert_input(value):
   if isinstance(value, (np.ndarray, float, int)):
     return tf.convert_to_tensor(value)
   return value
+
+
+def _evaluate(loss):
+  """A loss tensor; a callable loss (eager regularizer) is computed now."""
+  return loss() if callable(loss) else loss
+
+
+def _regularization_loss(name, variable, regularizer):
+  with tf.compat.v1.name_scope(name + "/Regularizer"):
+    return regularizer(variable)
 
 
 class _DtypePolicy(object):
@@ -187,10 +234,12 @@ class Layer(object):
     **kwargs: `activity_regularizer`, and `_scope` and `_reuse`, used by the
       functional interfaces.
 
+  A layer works in TF1 graphs, eagerly and inside `tf.function` (see the
+  module docstring for what its bookkeeping does in each).
+
   Raises:
     TypeError: for an unknown keyword argument.
     ValueError: for `_scope` or `_reuse` under `keras_style_scope()`.
-    RuntimeError: when executing eagerly.
   """
 
   def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
@@ -201,11 +250,6 @@ class Layer(object):
     if kwargs:
       raise TypeError("Keyword argument(s) not understood: %s" %
                       ", ".join(sorted(kwargs)))
-    if tf.executing_eagerly():
-      raise RuntimeError(
-          "tf_bn_compat layers build TF1 graphs: create and call them inside "
-          "`tf.Graph().as_default()` or after "
-          "`tf.compat.v1.disable_eager_execution()`.")
     self._keras_style = _KERAS_STYLE[0]
     if self._keras_style and scope is not None:
       raise ValueError("scope argument not allowed when keras style layers "
@@ -311,15 +355,24 @@ class Layer(object):
 
   @property
   def updates(self):
-    """The layer's update ops; empty for a non-trainable layer, as in TF1."""
+    """The layer's update ops; empty for a non-trainable layer, as in TF1.
+
+    Executing eagerly or inside a `tf.function` updates run in place and are
+    not recorded: the list is empty.
+    """
     if not self._trainable:
       return []
     return [op for op, _ in self._updates]
 
   @property
   def losses(self):
-    """Losses added with `add_loss`, then the weights' regularization."""
-    return [loss for loss, _ in self._losses] + list(self._weight_losses)
+    """Losses added with `add_loss`, then the weights' regularization.
+
+    Executing eagerly, the losses added by the last call, then the weight
+    regularizers computed now from the variables' current values.
+    """
+    return [_evaluate(loss) for loss, _ in self._losses] + [
+        _evaluate(loss) for loss in self._weight_losses]
 
   def get_updates_for(self, inputs):
     """Returns the updates that depend on `inputs` (None: on no input).
@@ -328,7 +381,8 @@ class Layer(object):
       inputs: A tensor, a list of tensors, or None.
 
     Returns:
-      List of update ops.
+      List of update ops (empty eagerly and inside `tf.function`, where
+      updates run in place).
     """
     if not self._trainable:
       return []
@@ -341,10 +395,11 @@ class Layer(object):
       inputs: A tensor, a list of tensors, or None.
 
     Returns:
-      List of loss tensors.
+      List of loss tensors. Eager losses have no graph to trace: for any
+      `inputs` given, the conditional losses of the last eager call.
     """
     entries = self._losses + [(loss, False) for loss in self._weight_losses]
-    return self._select(entries, inputs)
+    return [_evaluate(loss) for loss in self._select(entries, inputs)]
 
   @staticmethod
   def _select(entries, inputs):
@@ -352,40 +407,64 @@ class Layer(object):
       return [item for item, conditional in entries if not conditional]
     inputs = tf.nest.flatten(inputs)
     return [item for item, conditional in entries
-            if conditional and depends_on(item, inputs)]
+            if conditional and (not _is_symbolic(item) or
+                                depends_on(item, inputs))]
 
   def add_update(self, updates, inputs=None):
-    """Records update ops (or tensors) of the layer.
+    """Records update ops (or tensors) of the layer, or runs them.
+
+    In a TF1 graph the updates are recorded (`updates`, `get_updates_for`,
+    `UPDATE_OPS`). Executing eagerly or inside a `tf.function` they run in
+    place and are not recorded; callables are then called only while the
+    layer is trainable (a frozen layer runs no updates, as in Keras).
 
     Args:
-      updates: An update op or tensor, or a list of them.
+      updates: An update op or tensor, a zero-argument callable returning
+        one or a list of them, or a list of these.
       inputs: The tensors the updates are computed from; by default the
         inputs of the current call. Updates that do not depend on them are
         unconditional (`get_updates_for(None)`).
     """
+    records = execution_mode.records_updates(execution_mode.current())
     if inputs is None:
       inputs = self._call_inputs
     for update in tf.nest.flatten(updates):
-      op = getattr(update, "op", update)
-      self._updates.append((op, depends_on(op, tf.nest.flatten(inputs))))
+      if callable(update):
+        if not records and not self._trainable:
+          continue
+        update = update()
+      if not records:
+        continue  # It ran (eagerly) or runs with the function.
+      for item in tf.nest.flatten(update):
+        op = getattr(item, "op", item)
+        self._updates.append((op, depends_on(op, tf.nest.flatten(inputs))))
 
   def add_loss(self, losses, inputs=None):
     """Adds loss tensors to the layer and to `REGULARIZATION_LOSSES`.
+
+    Executing eagerly, a callable is kept and called at each read of
+    `losses`, and losses added during a call replace those of the previous
+    call.
 
     Args:
       losses: A loss tensor (or a callable returning one), or a list.
       inputs: If given, the losses are conditional on these inputs
         (`get_losses_for(inputs)`); None makes them unconditional.
     """
+    mode = execution_mode.current()
     added = []
     for loss in tf.nest.flatten(losses):
-      if callable(loss):
+      if callable(loss) and mode != execution_mode.GRAPH:
+        self._losses.append((loss, False))
         loss = loss()
-      if loss is None:
-        continue
-      loss = tf.convert_to_tensor(loss)
-      self._losses.append((loss, inputs is not None))
-      added.append(loss)
+      elif callable(loss):
+        loss = loss()
+        if loss is not None:
+          self._losses.append((tf.convert_to_tensor(loss), inputs is not None))
+      elif loss is not None:
+        self._losses.append((tf.convert_to_tensor(loss), inputs is not None))
+      if loss is not None:
+        added.append(tf.convert_to_tensor(loss))
     self._publish_losses(added)
 
   # Variable scopes and weights.
@@ -479,9 +558,10 @@ class Layer(object):
       self._add_weight_regularization(
           variable.op.name if self._keras_style else name, variable,
           regularizer)
-    # A custom getter or a reused variable may override `trainable`.
-    if is_trainable and not _contains(tf.compat.v1.trainable_variables(),
-                                      variable):
+    # A custom getter or a reused variable may override `trainable` (seen in
+    # TF1 graphs only: eager variables are in no collection).
+    if is_trainable and execution_mode.current() == execution_mode.GRAPH and (
+        not _contains(tf.compat.v1.trainable_variables(), variable)):
       is_trainable = False
     weights = (self._trainable_weights if is_trainable
                else self._non_trainable_weights)
@@ -529,13 +609,25 @@ class Layer(object):
         **options)
 
   def _add_weight_regularization(self, name, variable, regularizer):
+    """Makes `regularizer(variable)` one of the layer's losses.
+
+    In a TF1 graph the loss is built once, in `REGULARIZATION_LOSSES` too.
+    Executing eagerly or inside a `tf.function` the layer keeps a callable,
+    so that `losses` reflects the variable's current value at each read
+    (inside a `tf.function` the loss built now also goes to the function
+    graph's `REGULARIZATION_LOSSES`).
+    """
+    mode = execution_mode.current()
     added = []
     for part in _partitions(variable):
-      with tf.compat.v1.name_scope(name + "/Regularizer"):
-        loss = regularizer(part)
-      if loss is not None:
-        added.append(loss)
-    self._weight_losses.extend(added)
+      compute = functools.partial(_regularization_loss, name, part,
+                                  regularizer)
+      loss = compute()
+      if loss is None:
+        continue
+      added.append(loss)
+      self._weight_losses.append(
+          loss if mode == execution_mode.GRAPH else compute)
     self._publish_losses(added)
 
   def _read(self, variable):
@@ -589,7 +681,11 @@ class Layer(object):
       return False
 
   def __call__(self, inputs, *args, **kwargs):
-    """Builds the layer's ops on `inputs` in the current graph.
+    """Builds the layer's ops on `inputs` in the current graph, or runs them.
+
+    The first call creates the layer's variables; later calls reuse them.
+    Executing eagerly and inside `tf.function` the ops run (updates in
+    place), and the losses of the previous call are dropped.
 
     Args:
       inputs: Input tensor or structure of tensors (numpy arrays and Python
@@ -604,17 +700,17 @@ class Layer(object):
     Raises:
       ValueError: if the inputs do not match `input_spec`, or `scope` is
         given under `keras_style_scope()`.
-      RuntimeError: when executing eagerly.
     """
     scope = kwargs.pop("scope", None)
-    if tf.executing_eagerly():
-      raise RuntimeError(
-          "tf_bn_compat layers build TF1 graphs and cannot run eagerly; call "
-          "the layer inside `tf.Graph().as_default()`.")
+    mode = execution_mode.current()
     if self._keras_style and scope is not None:
       raise ValueError("scope argument not allowed when keras style layers "
                        "are enabled, but saw: {}".format(scope))
     inputs = tf.nest.map_structure(_convert_input, inputs)
+    if mode != execution_mode.GRAPH:
+      # As Keras: a call's losses replace those of the previous call.
+      self._losses = [(loss, conditional) for loss, conditional in self._losses
+                      if callable(loss)]
     with self._call_context(scope) as var_scope:
       input_spec_lib.assert_input_compatibility(self.input_spec, inputs,
                                                 self._name)
@@ -632,7 +728,7 @@ class Layer(object):
         self._regularize_activity(inputs, outputs)
       finally:
         self._call_inputs = []
-    if not self._keras_style:
+    if not self._keras_style and execution_mode.records_updates(mode):
       add_to_collection(self.updates, tf.compat.v1.GraphKeys.UPDATE_OPS)
     return outputs
 

@@ -303,9 +303,13 @@ class BatchNormalizationMixin(object):
     return tf.reshape(inputs, tf.concat([lead, shape[1:]], axis=0)), (
         restore_shape)
 
-  def _add_moving_updates(self, mean_update, variance_update, call_inputs):
-    self.add_update(mean_update, call_inputs)
-    self.add_update(variance_update, call_inputs)
+  def _add_moving_updates(self, make_updates, call_inputs):
+    """Adds the moving-statistics updates that `make_updates()` builds.
+
+    A callable, so that executing eagerly a frozen (non-trainable) layer
+    does not run them; in a TF1 graph they are built either way.
+    """
+    self.add_update(make_updates, call_inputs)
 
   def _fused_call(self, inputs, training, call_inputs):
     gamma = self.gamma if self.scale else tf.constant(
@@ -323,18 +327,21 @@ class BatchNormalizationMixin(object):
         training, lambda: run(True), lambda: run(False))
     static = training_flag.static_value(training)
     if static is not False:
-      if static is None:
-        momentum = training_flag.smart_cond(
-            training, lambda: tf.constant(self.momentum),
-            lambda: tf.constant(1.0))
-      else:
-        momentum = tf.convert_to_tensor(self.momentum)
-      self._add_moving_updates(
-          moving_averages.assign_moving_average(
-              self.moving_mean, mean, momentum),
-          moving_averages.assign_moving_average(
-              self.moving_variance, variance, momentum),
-          call_inputs)
+
+      def make_updates():
+        if static is None:
+          momentum = training_flag.smart_cond(
+              training, lambda: tf.constant(self.momentum),
+              lambda: tf.constant(1.0))
+        else:
+          momentum = tf.convert_to_tensor(self.momentum)
+        return [
+            moving_averages.assign_moving_average(
+                self.moving_mean, mean, momentum),
+            moving_averages.assign_moving_average(
+                self.moving_variance, variance, momentum)]
+
+      self._add_moving_updates(make_updates, call_inputs)
     return outputs
 
   def _broadcast(self, value, ndims, reduction_axes, broadcast_shape):
@@ -394,8 +401,8 @@ class BatchNormalizationMixin(object):
         d = broadcast(tf.stop_gradient(d, name="renorm_d"))
         scale, offset = _compose(r, d, scale, offset)
       self._add_moving_updates(
-          self._mean_update(training, new_mean),
-          self._variance_update(training, new_variance),
+          lambda: [self._mean_update(training, new_mean),
+                   self._variance_update(training, new_variance)],
           call_inputs)
     mean = broadcast(tf.cast(mean, inputs.dtype))
     variance = broadcast(tf.cast(variance, inputs.dtype))

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tf_bn_compat.layers import arguments
 from tf_bn_compat.layers import base
 from tf_bn_compat.layers import conv_utils
+from tf_bn_compat.layers import execution_mode
 from tf_bn_compat.layers import functional
 from tf_bn_compat.layers import training_flag
 from tf_bn_compat.layers.input_spec import InputSpec
@@ -156,7 +157,11 @@ class Dropout(base.Layer):
       entries take the input's size (e.g. `[batch_size, 1, features]` to
       share the mask over time steps).
     seed: A Python integer, the op-level seed of the mask (see
-      `tf.compat.v1.set_random_seed`). The same seed is used at every call.
+      `tf.compat.v1.set_random_seed`). In a TF1 graph the same seed is used
+      at every call. Executing eagerly or inside `tf.function`, as TF1's
+      layers do there, the n-th call (trace) of the layer uses `seed + n`,
+      so that after `tf.random.set_seed` the masks are reproducible and
+      successive calls draw different ones.
     name: The name of the layer (string).
     **kwargs: `dtype`.
 
@@ -173,6 +178,15 @@ class Dropout(base.Layer):
     self.rate = rate
     self.noise_shape = noise_shape
     self.seed = seed
+    self._eager_calls = 0
+
+  def _call_seed(self):
+    """The op seed of a dropping call (see the `seed` argument)."""
+    if self.seed is None or (
+        execution_mode.current() == execution_mode.GRAPH):
+      return self.seed
+    self._eager_calls += 1
+    return self.seed + self._eager_calls - 1
 
   def _noise_shape(self, inputs):
     if self.noise_shape is None or isinstance(self.noise_shape, tf.Tensor):
@@ -200,7 +214,7 @@ class Dropout(base.Layer):
     def dropped():
       return tf.nn.dropout(inputs, rate=self.rate,
                            noise_shape=self._noise_shape(inputs),
-                           seed=self.seed)
+                           seed=self._call_seed())
 
     return training_flag.smart_cond(training, dropped,
                                     lambda: tf.identity(inputs))

@@ -4,12 +4,19 @@ TF1 accepts `training` as a Python bool, the integers 0 and 1, or a scalar
 bool tensor (often a placeholder). Branches that depend on it are chosen in
 Python when its value is known while the graph is built, and become a
 `tf.cond` otherwise, so one graph serves training and inference.
+
+Executing eagerly and inside a `tf.function` traced from eager code, every
+tensor value is known when the branch is chosen (an eager tensor) or the
+branch is a `tf.cond` of the function; `training=None` means False there,
+as there is no placeholder to feed.
 """
 
 import weakref
 
 import numpy as np
 import tensorflow as tf
+
+from tf_bn_compat.layers import execution_mode
 
 _LEARNING_PHASES = weakref.WeakKeyDictionary()
 
@@ -42,7 +49,8 @@ def normalize(training):
 
   Args:
     training: Python or numpy bool, 0, 1, None, a scalar bool tensor or a
-      bool variable.
+      bool variable. None is the graph's `learning_phase()` in a TF1 graph,
+      False executing eagerly or inside a `tf.function`.
 
   Returns:
     A Python bool or a scalar bool tensor.
@@ -53,7 +61,9 @@ def normalize(training):
     ValueError: if `training` is a tensor that is not a scalar.
   """
   if training is None:
-    return learning_phase()
+    if execution_mode.current() == execution_mode.GRAPH:
+      return learning_phase()
+    return False
   if isinstance(training, bool):
     return training
   if isinstance(training, (int, np.integer, np.bool_)) and training in (0, 1):
