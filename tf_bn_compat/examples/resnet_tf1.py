@@ -122,7 +122,7 @@ def resnet(images, training, data_format="channels_last",
 
 
 def train(steps=30, batch_size=32, data_format="channels_last", seed=0,
-          checkpoint_path=None, learning_rate=0.05):
+          checkpoint_path=None, learning_rate=0.05, init_checkpoint=None):
   """Trains the ResNet on generated data and saves a checkpoint.
 
   Args:
@@ -132,6 +132,8 @@ def train(steps=30, batch_size=32, data_format="channels_last", seed=0,
     seed: Seed of the data and of the graph.
     checkpoint_path: Where to save; a temporary directory if None.
     learning_rate: Momentum optimizer's learning rate.
+    init_checkpoint: Optional checkpoint of the model's variables to start
+      from instead of their initializers.
 
   Returns:
     Dict with the training `losses` (one per step), the `checkpoint` path
@@ -148,6 +150,7 @@ def train(steps=30, batch_size=32, data_format="channels_last", seed=0,
     y = tf.compat.v1.placeholder(tf.int32, [None])
     is_training = tf.compat.v1.placeholder(tf.bool, [])
     logits = resnet(x, is_training, data_format)
+    model_variables = tf.compat.v1.global_variables()
     loss = tf.compat.v1.losses.sparse_softmax_cross_entropy(y, logits)
     optimizer = tf.compat.v1.train.MomentumOptimizer(learning_rate, 0.9)
     update_ops = tf.compat.v1.get_collection(
@@ -160,6 +163,9 @@ def train(steps=30, batch_size=32, data_format="channels_last", seed=0,
     losses = []
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
+      if init_checkpoint:
+        tf.compat.v1.train.Saver(model_variables).restore(sess,
+                                                          init_checkpoint)
       for step in range(steps):
         batch = slice(step * batch_size, (step + 1) * batch_size)
         value, _ = sess.run([loss, train_op], {
