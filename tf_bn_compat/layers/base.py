@@ -182,6 +182,13 @@ def _convert_input(value):
   return value
 
 
+def _tf1_style_store():
+  """The store of a running `track_tf1_style_variables` call, or None."""
+  # Imported here: `tf_bn_compat.migrate` itself imports this module.
+  from tf_bn_compat.migrate import variable_store  # pylint: disable=g-import-not-at-top
+  return variable_store.current()
+
+
 def _evaluate(loss):
   """A loss tensor; a callable loss (eager regularizer) is computed now."""
   return loss() if callable(loss) else loss
@@ -465,6 +472,9 @@ class Layer(object):
         self._losses.append((tf.convert_to_tensor(loss), inputs is not None))
       if loss is not None:
         added.append(tf.convert_to_tensor(loss))
+    store = _tf1_style_store()
+    if store is not None:
+      store.call_losses.extend(added)
     self._publish_losses(added)
 
   # Variable scopes and weights.
@@ -611,12 +621,19 @@ class Layer(object):
   def _add_weight_regularization(self, name, variable, regularizer):
     """Makes `regularizer(variable)` one of the layer's losses.
 
+    Inside a method decorated with `track_tf1_style_variables`, a variable
+    of the decorated object's store is regularized by that object instead
+    (its losses compute the regularizer at each call).
+
     In a TF1 graph the loss is built once, in `REGULARIZATION_LOSSES` too.
     Executing eagerly or inside a `tf.function` the layer keeps a callable,
     so that `losses` reflects the variable's current value at each read
     (inside a `tf.function` the loss built now also goes to the function
     graph's `REGULARIZATION_LOSSES`).
     """
+    store = _tf1_style_store()
+    if store is not None and store.add_regularizer(variable, regularizer):
+      return  # The decorated object's losses hold it, at current values.
     mode = execution_mode.current()
     added = []
     for part in _partitions(variable):

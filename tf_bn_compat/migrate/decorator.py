@@ -43,15 +43,15 @@ def _call_scope(store):
       yield
 
 
-def _call_losses(store):
-  """The store's weight regularization (current values) and call losses."""
+def _weight_losses(store):
+  """The store's weight regularizers applied to the current values."""
   losses = []
   for name, regularizer in store.regularizers():
-    with tf.name_scope(name.replace(":", "_") + "/Regularizer"):
+    with tf.name_scope(name + "/Regularizer"):
       loss = regularizer(store.variable(name))
     if loss is not None:
       losses.append(loss)
-  return losses + list(store.call_losses)
+  return losses
 
 
 def track_tf1_style_variables(method):
@@ -72,10 +72,11 @@ def track_tf1_style_variables(method):
   * each `tf.Variable` is named by its TF1 name (`block/dense/kernel:0`),
     so checkpoints convert both ways with `tf_bn_compat.migrate`'s
     `save_tf1_checkpoint` / `restore_tf1_checkpoint`;
-  * weight regularizers (of `get_variable` and of the layers) and layer
-    losses become the call's losses: `layer.losses` of a Keras layer (so
-    `model.fit` adds them), `tf_bn_compat.migrate.regularization_losses(obj)`
-    for any object;
+  * weight regularizers (of `get_variable` and of the layers, applied to
+    the current values) and the losses layers add in the call are the
+    object's losses: `layer.losses` of a Keras layer (so `model.fit` adds
+    them), `tf_bn_compat.migrate.regularization_losses(obj)` for any
+    object;
   * batch normalization's moving statistics update in place in training
     calls (there is no `UPDATE_OPS` to run).
 
@@ -116,7 +117,7 @@ def track_tf1_style_variables(method):
     store = owners.store_of(self)
     with _call_scope(store):
       outputs = method(self, *args, **kwargs)
-      store.owner.add_losses(_call_losses(store))
+      store.owner.add_losses(store.call_losses)
     return outputs
 
   decorated.tracks_tf1_style_variables = True
@@ -138,5 +139,5 @@ def regularization_losses(obj):
   """
   losses = []
   for holder in owners.holders_in(obj):
-    losses.extend(_call_losses(holder.store))
+    losses.extend(_weight_losses(holder.store) + holder.store.call_losses)
   return losses

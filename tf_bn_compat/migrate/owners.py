@@ -131,6 +131,9 @@ class _ModuleOwner(object):
     del name
     return variable
 
+  def regularize(self, variable, regularizer):
+    del variable, regularizer  # See `regularization_losses`.
+
   def add_losses(self, losses):
     del losses  # A tf.Module has no losses: see `regularization_losses`.
 
@@ -190,6 +193,10 @@ class _KerasOwner(object):
       scratch[name] = tf.Variable(initial_value, name=name.replace("/", "_"),
                                   trainable=variable.trainable)
     return scratch[name]
+
+  def regularize(self, variable, regularizer):
+    # Keras applies it to the current value at each read of `losses`.
+    variable.regularizer = regularizer
 
   def add_losses(self, losses):
     for loss in losses:

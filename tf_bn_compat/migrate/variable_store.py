@@ -93,7 +93,8 @@ class VariableStore(object):
       variable)`, the object the owner tracks (a `tf.Variable` or a Keras
       variable) and the `tf.Variable` TF1 code computes with;
       `owner.usable(name, tracked)` returns that `tf.Variable` now;
-      `owner.add_losses(losses)` hands a call's losses to the owner.
+      `owner.regularize(tracked, regularizer)` tells the owner of a weight
+      regularizer; `owner.add_losses(losses)` hands it a call's losses.
   """
 
   def __init__(self):
@@ -128,9 +129,14 @@ class VariableStore(object):
     """
     for name in self._tracked:
       if self.variable(name) is variable or self._tracked[name] is variable:
-        self._regularizers.setdefault(name, regularizer)
+        if name not in self._regularizers:
+          self._set_regularizer(name, regularizer)
         return True
     return False
+
+  def _set_regularizer(self, name, regularizer):
+    self._regularizers[name] = regularizer
+    self.owner.regularize(self._tracked[name], regularizer)
 
   def regularizers(self):
     """The `(name, regularizer)` pairs of the store, in creation order."""
@@ -192,5 +198,5 @@ class VariableStore(object):
         synchronization, aggregation)
     self._tracked[name] = tracked
     if regularizer is not None:
-      self._regularizers[name] = regularizer
+      self._set_regularizer(name, regularizer)
     return variable
