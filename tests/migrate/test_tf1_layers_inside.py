@@ -121,3 +121,38 @@ def test_layer_losses_are_the_objects(owner):
   assert any(abs(v - expected_weight) < 1e-5 * max(1, expected_weight)
              for v in values), (values, expected_weight)
   assert all(v > 0 for v in values)
+
+
+class KerasStyle(tf.Module):
+  """Keras-style layers: the Keras-v1 class and `keras_style_scope`."""
+
+  def __init__(self):
+    super().__init__()
+    from tf_bn_compat.keras import layers as keras_v1  # pylint: disable=g-import-not-at-top
+    self.norm = keras_v1.BatchNormalization(momentum=0.5)
+    with layers.experimental.keras_style_scope():
+      self.dense = layers.Dense(2, name="keras_dense")
+
+  @tf_bn_compat.track_tf1_style_variables
+  def __call__(self, x, training=False):
+    return self.dense(self.norm(x, training=training))
+
+
+@pytest.mark.parametrize("mode", ["eager", "tf_function"])
+def test_keras_style_layers_variables_belong_to_the_object(mode):
+  obj = KerasStyle()
+  call = tf.function(obj) if mode == "tf_function" else obj
+  x = tf.reshape(X, [-1, 2])
+  call(x, training=True)
+  call(x, training=True)
+  variables = migrate.tf1_style_variables(obj)
+  norm = obj.norm.name  # Numbered when made, in __init__, as in TF1.
+  assert sorted(variables) == sorted(
+      [norm + "/" + n for n in ("gamma", "beta", "moving_mean",
+                                "moving_variance")] +
+      ["keras_dense/kernel", "keras_dense/bias"])
+  assert len(obj.trainable_variables) == 4
+  mean = tf.reduce_mean(x, 0).numpy()
+  np.testing.assert_allclose(  # Two steps of momentum 0.5 from 0.
+      variables[norm + "/moving_mean"].numpy(), 0.75 * mean,
+      rtol=1e-5)

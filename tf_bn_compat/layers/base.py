@@ -606,7 +606,19 @@ class Layer(object):
 
   def _make_keras_variable(self, name, shape, dtype, initializer,
                            use_resource, **options):
-    """A variable of this layer alone, named in the current name scope."""
+    """A variable of this layer alone, named in the current name scope.
+
+    Inside a method decorated with `track_tf1_style_variables`, the
+    decorated object's store makes it, so that the object owns it, named
+    `<variable scope>/<layer name>/<name>` (name scopes are uniquified
+    inside a `tf.function`'s graph; the variable scope and the layer's name
+    are the same in every call).
+    """
+    store = _tf1_style_store()
+    if store is not None:
+      parts = (tf.compat.v1.get_variable_scope().name, self._name, name)
+      return store.get_variable("/".join(p for p in parts if p), shape, dtype,
+                                initializer, **options)
     if initializer is None:
       initializer = (tf.compat.v1.glorot_uniform_initializer()
                      if dtype.is_floating else tf.compat.v1.zeros_initializer())

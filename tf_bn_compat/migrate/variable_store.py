@@ -143,6 +143,22 @@ class VariableStore(object):
     return [(n, self._regularizers[n]) for n in self._tracked
             if n in self._regularizers]
 
+  def get_variable(self, name, shape, dtype, initializer, **options):
+    """The variable `name`, made on first use (for Keras-style layers).
+
+    Args:
+      name: The variable's full name.
+      shape, dtype, initializer: As for `tf.compat.v1.get_variable`.
+      **options: `trainable`, `constraint`, `synchronization`,
+        `aggregation`.
+
+    Returns:
+      The `tf.Variable`.
+    """
+    return self.custom_getter(None, name, shape=shape, dtype=dtype,
+                              initializer=initializer,
+                              reuse=tf.compat.v1.AUTO_REUSE, **options)
+
   def custom_getter(self, getter, name, shape=None, dtype=tf.float32,
                     initializer=None, regularizer=None, reuse=None,
                     trainable=None, partitioner=None, constraint=None,
