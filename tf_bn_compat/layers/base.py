@@ -538,8 +538,8 @@ class Layer(object):
     if regularizer is not None and is_new:
       # Keras style names the loss after the variable's full name.
       self._add_weight_regularization(
-          variable.op.name if self._keras_style else name, variable,
-          regularizer)
+          variable.name.rsplit(":", 1)[0] if self._keras_style else name,
+          variable, regularizer)
     # A custom getter or a reused variable may override `trainable` (seen in
     # TF1 graphs only: eager variables are in no collection).
     if is_trainable and execution_mode.current() == execution_mode.GRAPH and (
