@@ -390,3 +390,10 @@ def test_keras_style_layers_eagerly():
                     [float(l) for l in layer.losses]))
   assert records[1] == records[0]
   assert records[1] == (["kernel:0", "bias:0"], [6.0])
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_graph_property_is_refused_eagerly(module):
+  layer = module().Dense(2)
+  with pytest.raises(RuntimeError, match="eager"):
+    layer.graph  # pylint: disable=pointless-statement
