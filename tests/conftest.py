@@ -23,3 +23,19 @@ def graph_mode(request):
     tf.compat.v1.enable_v2_behavior()
   else:
     yield request.param
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "eager_context: runs eager ops; run after all other tests.")
+
+
+def pytest_collection_modifyitems(items):
+  """Moves the `eager_context` tests last, keeping the order of each part.
+
+  Once eager ops have run in a process, `tf.compat.v1.enable_v2_behavior()`
+  after `disable_v2_behavior()` (the "v1" `graph_mode`) raises ("must be
+  called at program startup"), so every test that needs it runs first.
+  """
+  items.sort(key=lambda item: item.get_closest_marker("eager_context")
+             is not None)

@@ -159,6 +159,7 @@ def test_functional_form_rejects_unknown_argument():
       ours_layers.conv2d(_ph(X4), 2, 3, groups=2)
 
 
+@pytest.mark.eager_context  # See conftest.py.
 def test_layers_run_eagerly():
   # Eagerly the layer runs its ops (see tests/layers/test_eager.py).
   assert tf.executing_eagerly()

@@ -19,13 +19,13 @@ op, whose reductions sum in another order than TF's kernel (~1e-6 relative
 on outputs, ~1e-5 on batch sums such as the gamma/beta gradients): 1e-4.
 """
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import eager_harness
 import layer_parity
-from tf_bn_compat.ops import _library
+
+pytestmark = pytest.mark.eager_context  # See conftest.py.
 
 EXACT = dict(rtol=1e-5, atol=1e-5)
 FUSED = dict(rtol=1e-4, atol=1e-4)

@@ -19,6 +19,8 @@ import layer_parity
 from tf_bn_compat.layers import base as ours_base
 from tf_bn_compat.ops import _library
 
+pytestmark = pytest.mark.eager_context  # See conftest.py.
+
 EXACT = dict(rtol=1e-5, atol=1e-5)
 FUSED = dict(rtol=1e-4, atol=1e-4)  # Our op's reduction order vs TF's.
 
@@ -374,3 +376,24 @@ def test_nothing_reaches_the_global_graph():
               tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES):
     assert not graph.get_collection(key), key
   assert ours_base.depends_on(layer.losses[0], [tf.ones([1])]) is False
+
+
+def test_keras_style_layers_eagerly():
+  records = []
+  for module in (layer_parity.reference, layer_parity.ours):
+    with module().experimental.keras_style_scope():
+      layer = module().Dense(2, kernel_initializer="ones",
+                             kernel_regularizer=lambda w: tf.reduce_sum(w))
+    layer(tf.ones([1, 3]))
+    layer(tf.ones([1, 3]))
+    records.append(([v.name.split("/", 1)[-1] for v in layer.variables],
+                    [float(l) for l in layer.losses]))
+  assert records[1] == records[0]
+  assert records[1] == (["kernel:0", "bias:0"], [6.0])
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_graph_property_is_refused_eagerly(module):
+  layer = module().Dense(2)
+  with pytest.raises(RuntimeError, match="eager"):
+    layer.graph  # pylint: disable=pointless-statement

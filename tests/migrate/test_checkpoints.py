@@ -12,6 +12,8 @@ import tensorflow as tf
 import tf_bn_compat
 from tf_bn_compat import migrate
 
+pytestmark = pytest.mark.eager_context  # Eager ops: run after the graph tests.
+
 v1 = tf.compat.v1
 
 

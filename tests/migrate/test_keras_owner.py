@@ -12,6 +12,8 @@ import tensorflow as tf
 import tf_bn_compat
 from tf_bn_compat import migrate
 
+pytestmark = pytest.mark.eager_context  # Eager ops: run after the graph tests.
+
 keras = pytest.importorskip("keras")
 if not keras.__version__.startswith("3."):
   pytest.skip("Keras 3 only (TF 2.15 has Keras 2 and its own decorator)",

@@ -25,6 +25,8 @@ from tf_bn_compat import migrate
 from tf_bn_compat.examples import resnet_migration
 from tf_bn_compat.examples import resnet_tf1
 
+pytestmark = pytest.mark.eager_context  # Eager ops: run after the graph tests.
+
 STEPS, BATCH = 3, 16
 LOGITS_ATOL = 4e-3
 

@@ -13,6 +13,8 @@ import tf_bn_compat
 from tf_bn_compat import layers
 from tf_bn_compat import migrate
 
+pytestmark = pytest.mark.eager_context  # Eager ops: run after the graph tests.
+
 v1 = tf.compat.v1
 KERNEL_L2 = 0.01
 ACTIVITY_L1 = 0.001
@@ -68,8 +70,9 @@ def keras_layer():
 
 
 OWNERS = {"tf_module": Module, "keras_layer": keras_layer}
-X = tf.constant(np.random.RandomState(0).randn(4, 6, 6, 2) * 2 + 3,
-                tf.float32)
+# numpy: an eager tensor made at import would start the eager context before
+# the graph tests that must run first (see tests/conftest.py).
+X = (np.random.RandomState(0).randn(4, 6, 6, 2) * 2 + 3).astype(np.float32)
 
 
 @pytest.mark.parametrize("mode", ["eager", "tf_function"])

@@ -326,7 +326,13 @@ class Layer(object):
 
   @property
   def graph(self):
-    """Deprecated in TF1 and always None, as in TF1's layers."""
+    """Deprecated in TF1 and always None, as in TF1's layers.
+
+    Raises:
+      RuntimeError: when executing eagerly, as TF1's layers do.
+    """
+    if tf.executing_eagerly():
+      raise RuntimeError("Layer.graph not supported when executing eagerly.")
     return None
 
   @property
@@ -378,8 +384,9 @@ class Layer(object):
     Executing eagerly, the losses added by the last call, then the weight
     regularizers computed now from the variables' current values.
     """
-    return [_evaluate(loss) for loss, _ in self._losses] + [
+    losses = [_evaluate(loss) for loss, _ in self._losses] + [
         _evaluate(loss) for loss in self._weight_losses]
+    return [loss for loss in losses if loss is not None]
 
   def get_updates_for(self, inputs):
     """Returns the updates that depend on `inputs` (None: on no input).
@@ -406,7 +413,8 @@ class Layer(object):
       `inputs` given, the conditional losses of the last eager call.
     """
     entries = self._losses + [(loss, False) for loss in self._weight_losses]
-    return [_evaluate(loss) for loss in self._select(entries, inputs)]
+    losses = [_evaluate(loss) for loss in self._select(entries, inputs)]
+    return [loss for loss in losses if loss is not None]
 
   @staticmethod
   def _select(entries, inputs):
@@ -458,20 +466,18 @@ class Layer(object):
       inputs: If given, the losses are conditional on these inputs
         (`get_losses_for(inputs)`); None makes them unconditional.
     """
-    mode = execution_mode.current()
+    keep_callables = execution_mode.current() != execution_mode.GRAPH
     added = []
     for loss in tf.nest.flatten(losses):
-      if callable(loss) and mode != execution_mode.GRAPH:
-        self._losses.append((loss, False))
+      entry = None
+      if callable(loss):
+        entry = (loss, False) if keep_callables else None
         loss = loss()
-      elif callable(loss):
-        loss = loss()
-        if loss is not None:
-          self._losses.append((tf.convert_to_tensor(loss), inputs is not None))
-      elif loss is not None:
-        self._losses.append((tf.convert_to_tensor(loss), inputs is not None))
-      if loss is not None:
-        added.append(tf.convert_to_tensor(loss))
+      if loss is None:
+        continue
+      loss = tf.convert_to_tensor(loss)
+      self._losses.append(entry or (loss, inputs is not None))
+      added.append(loss)
     store = _tf1_style_store()
     if store is not None:
       store.call_losses.extend(added)
@@ -566,8 +572,8 @@ class Layer(object):
     if regularizer is not None and is_new:
       # Keras style names the loss after the variable's full name.
       self._add_weight_regularization(
-          variable.op.name if self._keras_style else name, variable,
-          regularizer)
+          variable.name.rsplit(":", 1)[0] if self._keras_style else name,
+          variable, regularizer)
     # A custom getter or a reused variable may override `trainable` (seen in
     # TF1 graphs only: eager variables are in no collection).
     if is_trainable and execution_mode.current() == execution_mode.GRAPH and (
@@ -709,6 +715,10 @@ class Layer(object):
     except (TypeError, ValueError):
       return False
 
+  # The layer's Python is plain TF1 graph-building code (branches on tensors
+  # are explicit `tf.cond`s): AutoGraph, inside a `tf.function`, must not
+  # rewrite it.
+  @tf.autograph.experimental.do_not_convert
   def __call__(self, inputs, *args, **kwargs):
     """Builds the layer's ops on `inputs` in the current graph, or runs them.
 

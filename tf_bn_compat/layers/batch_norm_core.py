@@ -248,7 +248,8 @@ class BatchNormalizationMixin(object):
       training: Python bool (or 0/1), or a scalar bool tensor: whether to
         normalize with batch statistics and update the moving ones. None
         selects the graph's `keras_learning_phase` placeholder (default
-        False).
+        False) in a TF1 graph, and is False executing eagerly or inside
+        `tf.function`.
       mask: None, or a bool tensor shaped as `inputs` without the normalized
         axes (e.g. [batch, time] for [batch, time, features]), or
         broadcastable to that: in training the batch statistics are those of

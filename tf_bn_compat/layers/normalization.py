@@ -33,6 +33,15 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin, base.Layer):
       train_op = optimizer.minimize(loss)
   ```
 
+  Executing eagerly, or inside `tf.function`, each training call updates the
+  moving statistics in place (a layer made with `trainable=False` leaves
+  them), nothing goes to `UPDATE_OPS`, and `training=None` means False:
+
+  ```python
+    bn = tf_bn_compat.layers.BatchNormalization()
+    y = bn(x, training=True)   # bn.moving_mean has moved.
+  ```
+
   Args:
     axis: An `int` or list of `int`, the axis or axes to normalize (the
       features axis). With several axes the variables have the input's rank

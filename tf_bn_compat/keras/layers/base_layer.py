@@ -1,4 +1,4 @@
-"""The Keras-v1 layer base for TF1 graphs (`tf.compat.v1.keras` layers).
+"""The Keras-v1 layer base (`tf.compat.v1.keras` layers).
 
 A Keras-v1 layer manages its variables as TF1's Keras did, not as
 `tf.compat.v1.layers` do:
@@ -20,6 +20,13 @@ A Keras-v1 layer manages its variables as TF1's Keras did, not as
   policy); after `tf.compat.v1.disable_v2_behavior()` it takes the dtype of
   its first input.
 
+Executing eagerly and inside `tf.function` a layer object works as TF1's
+Keras layers do there: its first call creates its variables (named
+`batch_normalization/gamma`, `batch_normalization_1/gamma`, ... across the
+process), updates run in place (none while the layer is not trainable) and
+are not recorded, `losses` recomputes the weight regularizers at each read,
+and `training=None` means False.
+
 This is the package's TF1 layer base (`tf_bn_compat.layers.base.Layer`) in
 its Keras-style mode, with the naming and bookkeeping of TF1's Keras.
 """
@@ -30,7 +37,7 @@ from tf_bn_compat.layers import base
 
 
 class Layer(base.Layer):
-  """Base class of the Keras-v1 layers, for graph mode.
+  """Base class of the Keras-v1 layers (TF1 graphs, eager, `tf.function`).
 
   Args:
     trainable: Whether the layer reports its trainable weights and updates.
@@ -42,7 +49,6 @@ class Layer(base.Layer):
 
   Raises:
     TypeError: for an unknown keyword argument.
-    RuntimeError: when executing eagerly.
   """
 
   def __init__(self, trainable=True, name=None, dtype=None, **kwargs):

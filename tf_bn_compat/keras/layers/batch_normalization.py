@@ -1,4 +1,4 @@
-"""TF1's Keras-v1 `tf.compat.v1.keras.layers.BatchNormalization` for graphs."""
+"""TF1's Keras-v1 `tf.compat.v1.keras.layers.BatchNormalization`."""
 
 import tensorflow as tf
 
@@ -8,7 +8,7 @@ from tf_bn_compat.layers import batch_norm_core
 
 class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
                          base_layer.Layer):
-  r"""Batch normalization as TF1's Keras-v1 layer, for TF1 graphs.
+  r"""Batch normalization as TF1's Keras-v1 layer.
 
   The normalization is the one of `tf_bn_compat.layers.BatchNormalization`
   (the same pipeline): in training
@@ -38,7 +38,9 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
   ```
 
   `training=None` (the default) reads the graph's `keras_learning_phase`
-  placeholder (default False; the one `tf_bn_compat.layers` reads). A layer
+  placeholder (default False; the one `tf_bn_compat.layers` reads); it is
+  False executing eagerly and inside `tf.function`, where the moving
+  statistics are updated in place by each training call. A layer
   made with `trainable=False` reports no updates and no trainable weights
   but still normalizes with batch statistics when training, as TF1's
   Keras-v1 layer did.
@@ -127,7 +129,8 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
     Args:
       inputs: Input tensor.
       training: Python bool (or 0/1), a scalar bool tensor, or None for the
-        graph's `keras_learning_phase` placeholder (default False).
+        graph's `keras_learning_phase` placeholder (default False); None is
+        False executing eagerly or inside `tf.function`.
       mask: None, or a bool tensor shaped as `inputs` without the
         normalized axes ([batch, time] for [batch, time, features]): in
         training the batch statistics (and the moving statistics' updates)

@@ -5,36 +5,34 @@ are created on that first call, in a `tf.function` on the first trace),
 loads given initial values (the reference's, matched by name inside the
 layer's scope), then calls it `steps` times in training. The first training
 call runs under a `tf.GradientTape`: the gradients of the scalar
-`sum(output * w) + sum(losses)` (w fixed, as `layer_parity` uses) with
+`sum(output * w) + sum(losses)` (w fixed) with
 respect to the input and every trainable variable are recorded with the
 output, the losses, the variable names/shapes/dtypes, the weight lists and
 the variables' values after the steps (the moving statistics of a batch
 norm). `assert_match` compares two records; `graph_record` runs our layer
-in a TF1 graph on the same data (through `layer_parity.run`) for comparing
-eager numbers with graph-mode ones.
+in a TF1 graph on the same data and initial values, for comparing eager
+numbers with graph-mode ones.
+
+Tests that run eager ops are marked `eager_context` (see conftest.py): once
+eager ops have run, a process cannot turn TF2 behaviour back on after
+`disable_v2_behavior()`, so they run after all others.
 """
 
 import numpy as np
 import tensorflow as tf
 
-import layer_parity
-
 MODES = ("eager", "function")
+SEED = 1234  # As tests/layers/layer_parity.py.
+
+
+def make_inputs(shape, dtype):
+  rng = np.random.RandomState(SEED)
+  return (rng.standard_normal(shape) * 1.5 + 0.3).astype(dtype)
 
 
 def local_name(name):
   """`dense_3/kernel:0` -> `kernel:0`: a variable's name inside its layer."""
   return name.split("/", 1)[-1]
-
-
-class ByLocalName(dict):
-  """A dict of values by local name, looked up with full variable names."""
-
-  def __contains__(self, name):
-    return dict.__contains__(self, local_name(name))
-
-  def __getitem__(self, name):
-    return dict.__getitem__(self, local_name(name))
 
 
 def _training(kind):
@@ -46,8 +44,7 @@ def _training(kind):
 
 
 def _objective_weights(shape):
-  # As layer_parity.run weights its graph's output, so the numbers compare.
-  return tf.constant(np.random.RandomState(layer_parity.SEED + 1)
+  return tf.constant(np.random.RandomState(SEED + 1)
                      .standard_normal([d or 1 for d in shape]), tf.float32)
 
 
@@ -74,7 +71,7 @@ def run(make_layer, shape, mode, dtype="float32", training=None, values=None,
     Dict of numpy values and metadata.
   """
   layer = make_layer()
-  x = tf.constant(layer_parity.make_inputs([shape], dtype)[0])
+  x = tf.constant(make_inputs(shape, dtype))
   kwargs = dict(call_kwargs or {})
 
   def step(inputs, **step_kwargs):
@@ -163,36 +160,51 @@ def assert_match(mine, ref, tolerance):
 
 def graph_record(make_layer, shape, dtype, values, mode, training=None,
                  call_kwargs=None):
-  """Our layer in a TF1 graph on the data `run` uses (`layer_parity.run`).
+  """Our layer in a TF1 graph on the data and initial values `run` used.
 
   `training` is the graph's equivalent of what `run` passed in `mode`: a
   Python bool, or an eager tensor (its value known), as a Python bool; a
   tensor inside a `tf.function` (value unknown while tracing) as a
   `placeholder_with_default(True)`.
+
+  Returns:
+    Dict with the output, the gradients of the objective of `run` (input
+    first, then the layer's trainable variables), the layer's losses and
+    its variables' local names.
   """
   kwargs = dict(call_kwargs or {})
-
-  def build(module, x):
-    del module
+  with tf.Graph().as_default():
+    x = tf.compat.v1.placeholder(dtype, shape)
     if training is not None:
       if training == "tensor" and mode == "function":
         kwargs["training"] = tf.compat.v1.placeholder_with_default(True, [])
       else:
         kwargs["training"] = training is not False
     layer = make_layer()
-    return layer(x, **kwargs), layer
-
-  return layer_parity.run(None, build, [shape], dtype,
-                          values=ByLocalName(values))
+    output = layer(x, **kwargs)
+    losses = layer.losses
+    objective = tf.reduce_sum(tf.cast(output, tf.float32) *
+                              _objective_weights(output.shape))
+    if losses:
+      objective += tf.add_n([tf.cast(l, tf.float32) for l in losses])
+    grads = tf.gradients(objective, [x] + list(layer.trainable_variables))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for variable in layer.variables:
+        variable.load(values[local_name(variable.name)], sess)
+      result = sess.run({"output": output, "grads": grads, "losses": losses},
+                        {x: make_inputs(shape, dtype)})
+    result["variables"] = [local_name(v.name) for v in layer.variables]
+  return result
 
 
 def assert_graph_match(mine, graph, tolerance):
   """Eager (or tf.function) numbers of our layer equal its graph numbers."""
   _close(mine["output"], graph["output"], "output vs graph", tolerance)
+  assert len(mine["grads"]) == len(graph["grads"])
   for i, (a, b) in enumerate(zip(mine["grads"], graph["grads"])):
+    assert (a is None) == (b is None), ("gradient %d vs graph" % i, a, b)
     if a is not None:
       _close(a, b, "gradient %d vs graph" % i, tolerance)
-  _close(sorted(mine["losses"]), sorted(graph["reg_losses"]),
-         "losses vs graph", tolerance)
-  assert [local_name(n) for n, _, _ in graph["variables"]] == [
-      n for n, _, _ in mine["variables"]]
+  _close(mine["losses"], graph["losses"], "losses vs graph", tolerance)
+  assert graph["variables"] == [n for n, _, _ in mine["variables"]]
