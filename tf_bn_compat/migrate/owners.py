@@ -234,11 +234,6 @@ def store_of(obj):
   return store
 
 
-def holder_of(obj):
-  """The `TrackedVariables` of `obj`, or None if it has none yet."""
-  return vars(obj).get(STORE_ATTRIBUTE) if hasattr(obj, "__dict__") else None
-
-
 def holders_in(obj):
   """The `TrackedVariables` of `obj` and of every object it tracks.
 
