@@ -194,7 +194,8 @@ def _evaluate(loss):
   return loss() if callable(loss) else loss
 
 
-def _regularization_loss(name, variable, regularizer):
+def regularization_loss(name, variable, regularizer):
+  """`regularizer(variable)`, built in the name scope `<name>/Regularizer`."""
   with tf.compat.v1.name_scope(name + "/Regularizer"):
     return regularizer(variable)
 
@@ -655,7 +656,7 @@ class Layer(object):
     mode = execution_mode.current()
     added = []
     for part in _partitions(variable):
-      compute = functools.partial(_regularization_loss, name, part,
+      compute = functools.partial(regularization_loss, name, part,
                                   regularizer)
       loss = compute()
       if loss is None:

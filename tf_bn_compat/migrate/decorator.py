@@ -47,8 +47,7 @@ def _weight_losses(store):
   """The store's weight regularizers applied to the current values."""
   losses = []
   for name, regularizer in store.regularizers():
-    with tf.name_scope(name + "/Regularizer"):
-      loss = regularizer(store.variable(name))
+    loss = base.regularization_loss(name, store.variable(name), regularizer)
     if loss is not None:
       losses.append(loss)
   return losses
@@ -120,7 +119,6 @@ def track_tf1_style_variables(method):
       store.owner.add_losses(store.call_losses)
     return outputs
 
-  decorated.tracks_tf1_style_variables = True
   return decorated
 
 

@@ -2,8 +2,8 @@
 
 `store_of(obj)` returns the `VariableStore` of an object whose method is
 decorated with `track_tf1_style_variables`, making it on first use. The
-store's variables are also kept by TF1 name in a `TrackedVariables` module
-set on the object (attribute `_tf1_style_variables`), so that
+store keeps its variables by TF1 name in the dict of a `TrackedVariables`
+module set on the object (attribute `_tf1_style_variables`), so that
 `tf.train.Checkpoint` and `tf.Module.variables` see them.
 
 * A `tf.Module` gets `tf.Variable`s.
@@ -41,16 +41,16 @@ _KERAS_SYNCHRONIZATION = {
 
 
 class TrackedVariables(tf.Module):
-  """The variables of an object's TF1-style code, by TF1 name."""
+  """The variables of an object's TF1-style code, by TF1 name.
 
-  def __init__(self, store):
+  `by_name` is the store's own mapping (a dict tracked for checkpoints);
+  `store` is the `VariableStore` that fills it.
+  """
+
+  def __init__(self):
     super().__init__(name="tf1_style_variables")
     self.by_name = {}
-    self._store = store
-
-  @property
-  def store(self):
-    return self._store
+    self.store = variable_store.VariableStore(self.by_name)
 
 
 def _keras_layer_class():
@@ -70,11 +70,6 @@ def _in_keras_stateless_scope():
   except ImportError:
     return False
   return stateless_scope.in_stateless_scope()
-
-
-def _scope_of(name):
-  """An absolute name scope that names a variable `name` exactly."""
-  return name + "/"
 
 
 def _parent_scope(name):
@@ -114,17 +109,13 @@ def _tf1_named_keras_variable_class():
 class _ModuleOwner(object):
   """Creates `tf.Variable`s for a `tf.Module`."""
 
-  def __init__(self, holder):
-    self._holder = holder
-
   def create(self, name, shape, dtype, initial_value, trainable, constraint,
              synchronization, aggregation):
-    with tf.init_scope(), tf.name_scope(_scope_of(name)) as scope:
+    with tf.init_scope(), _parent_scope(name):
       variable = tf.Variable(
-          initial_value, name=scope, dtype=dtype, shape=shape,
-          trainable=trainable, constraint=constraint,
+          initial_value, name=name.rsplit("/", 1)[-1], dtype=dtype,
+          shape=shape, trainable=trainable, constraint=constraint,
           synchronization=synchronization, aggregation=aggregation)
-    self._holder.by_name[name] = variable
     return variable, variable
 
   def usable(self, name, variable):
@@ -141,7 +132,7 @@ class _ModuleOwner(object):
 class _KerasOwner(object):
   """Creates Keras variables tracked as a Keras 3 layer's own weights."""
 
-  def __init__(self, layer, holder):
+  def __init__(self, layer):
     for attribute in ("_tracker", "_track_variable", "add_loss"):
       if not hasattr(layer, attribute):
         raise TypeError(
@@ -149,7 +140,6 @@ class _KerasOwner(object):
             "missing on %s): this Keras version is not supported." %
             (attribute, type(layer).__name__))
     self._layer = layer
-    self._holder = holder
     self._scratch = weakref.WeakKeyDictionary()
 
   def create(self, name, shape, dtype, initial_value, trainable, constraint,
@@ -172,7 +162,6 @@ class _KerasOwner(object):
     finally:
       if locked:
         tracker.lock()
-    self._holder.by_name[name] = variable
     return variable, self.usable(name, variable, initial_value)
 
   def usable(self, name, variable, initial_value=None):
@@ -219,19 +208,18 @@ def store_of(obj):
   if holder is not None:
     return holder.store
   keras_layer = _keras_layer_class()
-  store = variable_store.VariableStore()
-  holder = TrackedVariables(store)
   if keras_layer is not None and isinstance(obj, keras_layer):
-    owner = _KerasOwner(obj, holder)
+    owner = _KerasOwner(obj)
   elif isinstance(obj, tf.Module):
-    owner = _ModuleOwner(holder)
+    owner = _ModuleOwner()
   else:
     raise TypeError(
         "track_tf1_style_variables decorates methods of a tf.Module or of a "
         "Keras 3 Layer or Model; got a method of %s." % type(obj).__name__)
-  store.owner = owner
+  holder = TrackedVariables()
+  holder.store.owner = owner
   setattr(obj, STORE_ATTRIBUTE, holder)
-  return store
+  return holder.store
 
 
 def holders_in(obj):

@@ -86,6 +86,10 @@ def initial_value_fn(name, shape, dtype, initializer):
 class VariableStore(object):
   """The TF1-named variables of one object's decorated methods.
 
+  Args:
+    tracked: The (empty) mapping to keep `{TF1 name: tracked object}` in;
+      the owner's checkpoint-tracked dict (see `owners.TrackedVariables`).
+
   Attributes:
     owner: How the owning object keeps variables (see `owners.store_of`):
       `owner.create(name, shape, dtype, initial_value, trainable,
@@ -97,9 +101,11 @@ class VariableStore(object):
       regularizer; `owner.add_losses(losses)` hands it a call's losses.
   """
 
-  def __init__(self):
+  def __init__(self, tracked):
     self.owner = None
-    self._tracked = {}
+    self._tracked = tracked
+    # id of a variable handed to TF1 code -> (that variable, its name).
+    self._handed = {}
     self._regularizers = {}
     self.call_losses = []
 
@@ -107,10 +113,6 @@ class VariableStore(object):
   def names(self):
     """The TF1 names of the store's variables, in creation order."""
     return list(self._tracked)
-
-  def tracked(self, name):
-    """The object the owner tracks for the variable `name`."""
-    return self._tracked[name]
 
   def variable(self, name):
     """The `tf.Variable` TF1 code computes with for `name`."""
@@ -127,12 +129,13 @@ class VariableStore(object):
       True if `variable` belongs to the store (the regularizer is then
       recorded once per variable), else False.
     """
-    for name in self._tracked:
-      if self.variable(name) is variable or self._tracked[name] is variable:
-        if name not in self._regularizers:
-          self._set_regularizer(name, regularizer)
-        return True
-    return False
+    variable_and_name = self._handed.get(id(variable))
+    if variable_and_name is None or variable_and_name[0] is not variable:
+      return False
+    name = variable_and_name[1]
+    if name not in self._regularizers:
+      self._set_regularizer(name, regularizer)
+    return True
 
   def _set_regularizer(self, name, regularizer):
     self._regularizers[name] = regularizer
@@ -201,7 +204,7 @@ class VariableStore(object):
         raise ValueError(
             "Trying to share variable %s, but specified dtype %s and found "
             "dtype %s." % (name, dtype.name, variable.dtype.base_dtype.name))
-      return variable
+      return self._handed_out(name, variable)
     if reuse is True:
       raise ValueError(
           "Variable %s does not exist, or was not created with "
@@ -215,4 +218,9 @@ class VariableStore(object):
     self._tracked[name] = tracked
     if regularizer is not None:
       self._set_regularizer(name, regularizer)
+    return self._handed_out(name, variable)
+
+  def _handed_out(self, name, variable):
+    """Returns `variable`, remembered as `name`'s for `add_regularizer`."""
+    self._handed[id(variable)] = (variable, name)
     return variable
