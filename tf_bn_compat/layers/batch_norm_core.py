@@ -372,10 +372,12 @@ class BatchNormalizationMixin(object):
       if self.adjustment is not None:
         scale, offset = self._apply_adjustment(inputs, training, scale, offset)
       keep_dims = self.virtual_batch_size is not None or len(self.axis) > 1
-      batch_mean, batch_variance, batch_count = batch_statistics.moments(
+      # The element count matters only with a mask (see below).
+      statistics = batch_statistics.moments(
           tf.cast(inputs, self._param_dtype), reduction_axes,
           keepdims=keep_dims, synchronized=self.synchronized, mask=mask,
-          with_count=True)
+          with_count=mask is not None)
+      batch_mean, batch_variance = statistics[:2]
       mean = training_flag.smart_cond(
           training, lambda: batch_mean,
           lambda: tf.convert_to_tensor(self.moving_mean))
@@ -390,7 +392,7 @@ class BatchNormalizationMixin(object):
       if mask is not None:
         # A batch without unmasked elements (on any replica, when
         # synchronized) leaves the moving statistics.
-        has_elements = tf.reduce_any(batch_count > 0)
+        has_elements = tf.reduce_any(statistics[2] > 0)
         new_mean = tf.where(has_elements, new_mean,
                             tf.convert_to_tensor(self.moving_mean))
         new_variance = tf.where(has_elements, new_variance,

@@ -129,7 +129,7 @@ def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None,
   else:
     mean, variance = tf.nn.moments(inputs, axes, keepdims=True)
     count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)),
-                    inputs.dtype)
+                    inputs.dtype) if with_count else None
   if not keepdims:
     mean = tf.squeeze(mean, axes)
     variance = tf.squeeze(variance, axes)
@@ -206,18 +206,19 @@ def _global_moments(context, inputs, axes, mask=None):
   strategy = context.strategy
   num_replicas = context.num_replicas_in_sync
 
+  total_count, total_sums, total_squares = _unpack(
+      totals, [count, sums, squares])
+  # Without any element (all masked), mean and variance are 0, as locally.
+  divisor = tf.maximum(total_count, 1.0)
+
   @tf.custom_gradient
-  def global_moments(x, packed):
-    total_count, total_sums, total_squares = _unpack(
-        packed, [count, sums, squares])
-    # Without any element (all masked), mean and variance are 0, as locally.
-    total_count = tf.maximum(total_count, 1.0)
-    global_mean = total_sums / total_count
+  def global_moments(x):
+    global_mean = total_sums / divisor
     global_variance = tf.maximum(
-        total_squares / total_count - tf.square(global_mean), 0.0)
+        total_squares / divisor - tf.square(global_mean), 0.0)
     global_mean = tf.cast(global_mean, x.dtype)
     global_variance = tf.cast(global_variance, x.dtype)
-    n = tf.cast(total_count, x.dtype)
+    n = tf.cast(divisor, x.dtype)
 
     def grad(d_mean, d_variance):
       backward_context = _backward_context(strategy, num_replicas)
@@ -229,12 +230,11 @@ def _global_moments(context, inputs, axes, mask=None):
       d_x = (g_mean + 2.0 * g_variance * (x - global_mean)) / n
       if mask is not None:
         d_x = tf.where(mask, d_x, tf.zeros_like(d_x))
-      return d_x, tf.zeros_like(packed)
+      return d_x
 
     return (global_mean, global_variance), grad
 
-  mean, variance = global_moments(inputs, totals)
-  total_count = _unpack(totals, [count, sums, squares])[0]
+  mean, variance = global_moments(inputs)
   return mean, variance, tf.cast(total_count, inputs.dtype)
 
 
