@@ -88,13 +88,19 @@ def _snake_case(name):
   return "private" + name if name.startswith("_") else name
 
 
-def _unique_layer_name(base_name, keras_style=False):
-  """`base_name`, `base_name_1`, ... per graph (Keras style: from `_1`)."""
+def _unique_layer_name(base_name, zero_based=False):
+  """`base_name_1`, `base_name_2`, ... per graph, as TF1 named its layers.
+
+  TF1's layers numbered their names from 1 (a first unnamed `Dense` is
+  `dense_1`, while its variable scope is `dense`); Keras-v1 layers pass
+  `zero_based=True` (`dense`, `dense_1`, ...). Both count in one table per
+  graph, as TF1's did.
+  """
   graph = tf.compat.v1.get_default_graph()
   uids = _LAYER_NAME_UIDS.setdefault(graph, {})
   count = uids.get(base_name, 0)
   uids[base_name] = count + 1
-  if keras_style:
+  if not zero_based:
     count += 1
   return base_name if count == 0 else "%s_%d" % (base_name, count)
 
@@ -281,13 +287,12 @@ class Layer(object):
     self._current_scope = None
     if isinstance(name, tf.compat.v1.VariableScope):
       self._base_name = name.name
-      self._name = _unique_layer_name(_snake_case(type(self).__name__),
-                                      self._keras_style)
+      self._name = _unique_layer_name(_snake_case(type(self).__name__))
     elif name:
       self._base_name = self._name = name
     else:
       self._base_name = _snake_case(type(self).__name__)
-      self._name = _unique_layer_name(self._base_name, self._keras_style)
+      self._name = _unique_layer_name(self._base_name)
     if scope:
       with tf.compat.v1.variable_scope(scope) as captured:
         self._scope = captured

@@ -452,6 +452,9 @@ class BatchNormalizationMixin(object):
         training, renorm_update if self.renorm else plain_update,
         lambda: self.moving_variance)
 
+  def compute_output_shape(self, input_shape):
+    return tf.TensorShape(input_shape)
+
   def get_config(self):
     """Returns the constructor arguments as a dict (see `from_config`)."""
     config = super().get_config()

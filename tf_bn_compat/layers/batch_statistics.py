@@ -62,9 +62,8 @@ def moving_statistics_aggregation(synchronized):
   a merge_call there). A synchronized layer moves every copy with the same
   global statistics, so reads and saves can take the first replica's copy
   without an all-reduce: a chief that saves alone does not wait for the other
-  workers (with MEAN, reading for the save all-reduces across the workers: in
-  the 2-worker test scenario the chief, saving alone, hung until killed while
-  the other worker finished).
+  workers (with MEAN, reading for the save all-reduces across the workers: a
+  chief that saves alone waits forever for workers that have finished).
 
   Returns:
     ONLY_FIRST_REPLICA for a synchronized layer, else MEAN (TF1's choice:

@@ -25,6 +25,7 @@ def normalize_tuple(value, n, name, allow_zero=False):
   Raises:
     ValueError: if `value` is not an int or `n` ints, or has a value below
       the minimum.
+    TypeError: if an element is a string (TF1 could not compare it).
   """
   message = "The `%s` argument must be a tuple of %d integers. Received: %s" % (
       name, n, value)
@@ -38,6 +39,9 @@ def normalize_tuple(value, n, name, allow_zero=False):
     if len(values) != n:
       raise ValueError(message)
     for item in values:
+      if isinstance(item, (str, bytes)):
+        raise TypeError("%s including element %s of type %s" % (
+            message, item, type(item)))
       try:
         int(item)
       except (ValueError, TypeError):
@@ -91,6 +95,19 @@ def tf_data_format(data_format, rank):
   if data_format == "channels_first":
     return "NC" + spatial
   return "N" + spatial + "C"
+
+
+def input_dims(input_shape, rank):
+  """The dimensions of a (rank + 2)-D layer input, as a list.
+
+  Raises:
+    ValueError: if the shape's rank is unknown or not rank + 2 (TF1 failed
+      with an IndexError there, or returned a meaningless shape).
+  """
+  shape = tf.TensorShape(input_shape)
+  dims = shape.as_list()  # ValueError for an unknown rank, as in TF1.
+  shape.assert_has_rank(rank + 2)
+  return dims
 
 
 def channel_axis(data_format, rank):

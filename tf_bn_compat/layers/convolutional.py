@@ -7,6 +7,8 @@ are `kernel` (or `depthwise_kernel` and `pointwise_kernel`) and `bias`, as
 in TF1, in the layer's variable scope.
 """
 
+import numbers
+
 import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
@@ -193,7 +195,7 @@ class _Conv(base.Layer):
         self.dilation_rate[axis])
 
   def compute_output_shape(self, input_shape):
-    shape = tf.TensorShape(input_shape).as_list()
+    shape = conv_utils.input_dims(input_shape, self.rank)
     for i, axis in enumerate(conv_utils.spatial_axes(self.data_format,
                                                      self.rank)):
       shape[axis] = self._output_length(shape[axis], i)
@@ -278,6 +280,9 @@ class _SeparableConv(_Conv):
         activity_regularizer=activity_regularizer,
         bias_constraint=bias_constraint, trainable=trainable, name=name,
         **kwargs)
+    if not isinstance(depth_multiplier, numbers.Integral):
+      raise TypeError("`depth_multiplier` must be an integer. Received: %r" %
+                      (depth_multiplier,))
     self.depth_multiplier = depth_multiplier
     arguments.set_weight_arguments(
         self, depthwise_initializer=depthwise_initializer,

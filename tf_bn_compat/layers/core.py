@@ -14,6 +14,16 @@ from tf_bn_compat.layers import training_flag
 from tf_bn_compat.layers.input_spec import InputSpec
 
 
+def _last_dimension(input_shape):
+  """The last dimension of a Dense layer's input, which must be known."""
+  last_dim = input_shape[-1] if input_shape.rank else None
+  if last_dim is None:
+    raise ValueError("The last dimension of the inputs to a Dense layer "
+                     "should be defined. Found None. Full input shape "
+                     "received: %s" % (input_shape,))
+  return last_dim
+
+
 class Dense(base.Layer):
   """Densely-connected layer: `outputs = activation(inputs @ kernel + bias)`.
 
@@ -89,11 +99,7 @@ class Dense(base.Layer):
     if not (dtype.is_floating or dtype.is_complex):
       raise TypeError("A Dense layer can only be built with a floating-point "
                       "dtype. Received: dtype=%s" % (dtype,))
-    last_dim = input_shape[-1] if input_shape.rank else None
-    if last_dim is None:
-      raise ValueError("The last dimension of the inputs to a Dense layer "
-                       "should be defined. Found None. Full input shape "
-                       "received: %s" % (input_shape,))
+    last_dim = _last_dimension(input_shape)
     self.input_spec = InputSpec(min_ndim=2, axes={-1: last_dim})
     self.kernel = self.add_weight(
         "kernel", shape=[last_dim, self.units],
@@ -124,7 +130,13 @@ class Dense(base.Layer):
     return outputs
 
   def compute_output_shape(self, input_shape):
-    input_shape = tf.TensorShape(input_shape)
+    """[..., units] for an input [..., input_dim].
+
+    Raises:
+      ValueError: if the input has rank < 2 or an unknown last dimension.
+    """
+    input_shape = tf.TensorShape(input_shape).with_rank_at_least(2)
+    _last_dimension(input_shape)
     return input_shape[:-1].concatenate([self.units])
 
   def get_config(self):
@@ -266,13 +278,17 @@ class Flatten(base.Layer):
     return outputs
 
   def compute_output_shape(self, input_shape):
-    input_shape = tf.TensorShape(input_shape)
-    if input_shape.rank is None:
-      return tf.TensorShape([None, None])
-    rest = input_shape[1:]
-    features = (int(np.prod(rest.as_list())) if rest.is_fully_defined()
-                else None)
-    return tf.TensorShape([input_shape[0], features if rest.rank else 1])
+    """[batch, product of the other dimensions] (None if any is 0 or None).
+
+    A scalar is one example of one feature, [1, 1], as in TF1.
+
+    Raises:
+      ValueError: if the rank of the input is unknown.
+    """
+    dims = tf.TensorShape(input_shape).as_list()
+    batch, rest = (dims[0], dims[1:]) if dims else (1, [])
+    features = int(np.prod(rest)) if all(rest) else None
+    return tf.TensorShape([batch, features])
 
   def get_config(self):
     config = super().get_config()

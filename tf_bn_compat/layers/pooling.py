@@ -30,8 +30,8 @@ class _Pooling(base.Layer):
     **kwargs: `dtype`.
 
   Raises:
-    ValueError: for a malformed `pool_size` or `strides`, or an unknown
-      `padding` or `data_format`.
+    ValueError: for a malformed or missing `pool_size` or `strides`, or an
+      unknown `padding` or `data_format`.
   """
 
   rank = None
@@ -41,7 +41,7 @@ class _Pooling(base.Layer):
                data_format="channels_last", name=None, **kwargs):
     super().__init__(name=name, **kwargs)
     if strides is None:
-      strides = pool_size
+      raise ValueError("Argument `strides` must not be None.")
     self.pool_size = conv_utils.normalize_tuple(pool_size, self.rank,
                                                 "pool_size")
     self.strides = conv_utils.normalize_tuple(strides, self.rank, "strides",
@@ -66,7 +66,7 @@ class _Pooling(base.Layer):
     return outputs
 
   def compute_output_shape(self, input_shape):
-    shape = tf.TensorShape(input_shape).as_list()
+    shape = conv_utils.input_dims(input_shape, self.rank)
     for i, axis in enumerate(conv_utils.spatial_axes(self.data_format,
                                                      self.rank)):
       shape[axis] = conv_utils.conv_output_length(

@@ -56,7 +56,9 @@ class Layer(base.Layer):
       if key in kwargs:
         raise TypeError("Keyword argument not understood: %s" % key)
     if not name:
-      name = base._unique_layer_name(base._snake_case(type(self).__name__))  # pylint: disable=protected-access
+      # pylint: disable-next=protected-access
+      name = base._unique_layer_name(base._snake_case(type(self).__name__),
+                                     zero_based=True)
     if dtype is None and tf.__internal__.tf2.enabled():
       dtype = "float32"
     super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)

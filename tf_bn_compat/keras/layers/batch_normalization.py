@@ -1,6 +1,5 @@
 """TF1's Keras-v1 `tf.compat.v1.keras.layers.BatchNormalization`."""
 
-import tensorflow as tf
 
 from tf_bn_compat.keras.layers import base_layer
 from tf_bn_compat.layers import batch_norm_core
@@ -145,6 +144,3 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
       ValueError: if `mask` has the wrong rank or shape.
     """
     return super().call(inputs, training=training, mask=mask)
-
-  def compute_output_shape(self, input_shape):
-    return tf.TensorShape(input_shape)
