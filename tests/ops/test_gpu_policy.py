@@ -30,8 +30,11 @@ def test_no_capability_is_verified_yet():
 
 @pytest.fixture
 def fresh_gpu_state(monkeypatch):
-  monkeypatch.setitem(_library._state, "gpu_reason", None)
+  """The loader as at process start (the GPUs not checked yet), and after."""
   monkeypatch.delenv(_library.BACKEND_ENV, raising=False)
+  _library.STATE.reset()
+  yield
+  _library.STATE.reset()
 
 
 @pytest.mark.usefixtures("fresh_gpu_state")
