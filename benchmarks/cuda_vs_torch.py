@@ -24,7 +24,7 @@ LIBRARY = os.path.join(ROOT, "build", "libbn_kernels_cuda.so")
 # The ctypes mirror of bn_kernels.h (its argument structs), shared with the
 # kernels' tests.
 sys.path.insert(0, os.path.join(ROOT, "tests", "custom_ops"))
-import kernels_ctypes as kc  # pylint: disable=g-import-not-at-top,wrong-import-position
+import kernels_ctypes as kc  # pylint: disable=wrong-import-position
 
 DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 LAYOUT_CODES = {"NHWC": 0, "NCHW": 1}

@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The ctypes mirror of bn_kernels.h (its argument structs), shared with the
 # kernels' tests.
 sys.path.insert(0, os.path.join(ROOT, "tests", "custom_ops"))
-import kernels_ctypes as kc  # pylint: disable=g-import-not-at-top,wrong-import-position
+import kernels_ctypes as kc  # pylint: disable=wrong-import-position
 CHANNELS_LAST, CHANNELS_FIRST = 0, 1
 # dtype name -> (BN_DTYPE_* code, numpy storage type).
 DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16),

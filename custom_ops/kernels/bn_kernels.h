@@ -68,7 +68,7 @@ typedef void (*bn_parallel_for_fn)(void* ctx, int64_t n_blocks,
 /* A short English description of a status code (static storage). */
 const char* bn_status_string(int status);
 
-/* ---- Arguments ------------------------------------------------------------ */
+/* ---- Arguments ---------------------------------------------------------- */
 
 /* x (and y, dy, dx) of dtype `dtype` viewed as (n, c, s) in `layout`. */
 typedef struct {
