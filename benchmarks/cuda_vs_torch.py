@@ -21,6 +21,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = os.path.join(ROOT, "build", "libbn_kernels_cuda.so")
+# The ctypes mirror of bn_kernels.h (its argument structs), shared with the
+# kernels' tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "custom_ops"))
+import kernels_ctypes as kc  # pylint: disable=wrong-import-position
 
 DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 LAYOUT_CODES = {"NHWC": 0, "NCHW": 1}
@@ -39,24 +43,6 @@ CASES = [
 ]
 
 
-def load(path):
-  lib = ctypes.CDLL(path)
-  i64, p, f = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
-  lib.bn_cuda_forward_workspace_bytes.restype = i64
-  lib.bn_cuda_forward_workspace_bytes.argtypes = [ctypes.c_int, i64, i64, i64]
-  lib.bn_cuda_backward_workspace_bytes.restype = i64
-  lib.bn_cuda_backward_workspace_bytes.argtypes = [ctypes.c_int, i64, i64,
-                                                   i64]
-  lib.bn_cuda_forward.argtypes = [p, p, ctypes.c_int, ctypes.c_int, i64, i64,
-                                  i64, p, p, p, p, f, f, ctypes.c_int, p, p, p,
-                                  p, p, p]
-  lib.bn_cuda_backward.argtypes = [p, p, ctypes.c_int, ctypes.c_int, i64, i64,
-                                   i64, p, p, p, f, ctypes.c_int, p, p, p, p,
-                                   p]
-  lib.bn_status_string.restype = ctypes.c_char_p
-  return lib
-
-
 class OurKernels:
   """Calls the C ABI on torch tensors (x in the layout's own memory order)."""
 
@@ -68,6 +54,8 @@ class OurKernels:
     else:
       self.n, self.c = x.shape[0], x.shape[1]
     self.s = x.numel() // (self.n * self.c)
+    self.geometry = kc.Geometry(self.dtype, self.layout, self.n, self.c,
+                                self.s)
     f32 = dict(device=x.device, dtype=torch.float32)
     self.stats = [torch.empty(self.c, **f32) for _ in range(4)]
     size = max(lib.bn_cuda_forward_workspace_bytes(self.layout, self.n,
@@ -89,22 +77,22 @@ class OurKernels:
 
   def forward(self, scale, offset):
     mean, var, saved_mean, saved_inv_std = self.stats
-    self._check(self.lib.bn_cuda_forward(
-        self.x.data_ptr(), self.y.data_ptr(), self.dtype, self.layout,
-        self.n, self.c, self.s, scale.data_ptr(), offset.data_ptr(), None,
-        None, EPSILON, 1.0, 1, mean.data_ptr(), var.data_ptr(),
-        saved_mean.data_ptr(), saved_inv_std.data_ptr(),
-        self.workspace.data_ptr(), self._stream()))
+    args = kc.ForwardArgs(
+        self.geometry, self.x.data_ptr(), self.y.data_ptr(), scale.data_ptr(),
+        offset.data_ptr(), None, None, EPSILON, 1.0, 1, mean.data_ptr(),
+        var.data_ptr(), saved_mean.data_ptr(), saved_inv_std.data_ptr())
+    self._check(self.lib.bn_cuda_forward(args, self.workspace.data_ptr(),
+                                         self._stream()))
     return self.y, mean, var
 
   def backward(self, dy, scale):
     _, _, saved_mean, saved_inv_std = self.stats
-    self._check(self.lib.bn_cuda_backward(
-        dy.data_ptr(), self.x.data_ptr(), self.dtype, self.layout, self.n,
-        self.c, self.s, scale.data_ptr(), saved_mean.data_ptr(),
-        saved_inv_std.data_ptr(), EPSILON, 1, self.dx.data_ptr(),
-        self.dscale.data_ptr(), self.doffset.data_ptr(),
-        self.workspace.data_ptr(), self._stream()))
+    args = kc.BackwardArgs(
+        self.geometry, dy.data_ptr(), self.x.data_ptr(), self.dx.data_ptr(),
+        scale.data_ptr(), saved_mean.data_ptr(), saved_inv_std.data_ptr(),
+        EPSILON, 1, self.dscale.data_ptr(), self.doffset.data_ptr())
+    self._check(self.lib.bn_cuda_backward(args, self.workspace.data_ptr(),
+                                          self._stream()))
     return self.dx, self.dscale, self.doffset
 
 
@@ -218,7 +206,7 @@ def main():
   if not torch.cuda.is_available():
     print("no CUDA device: nothing to compare")
     return 0
-  lib = load(args.library)
+  lib = kc.load_cuda(args.library)
   print("device: %s; torch %s, cuDNN %s" % (
       torch.cuda.get_device_name(), torch.__version__,
       torch.backends.cudnn.version()))

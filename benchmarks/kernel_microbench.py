@@ -17,14 +17,17 @@ side by side instead of the dispatched ones.
 """
 
 import argparse
-import ctypes
 import os
+import sys
 import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-P, I64, F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
+# The ctypes mirror of bn_kernels.h (its argument structs), shared with the
+# kernels' tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "custom_ops"))
+import kernels_ctypes as kc  # pylint: disable=wrong-import-position
 CHANNELS_LAST, CHANNELS_FIRST = 0, 1
 # dtype name -> (BN_DTYPE_* code, numpy storage type).
 DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16),
@@ -65,8 +68,16 @@ def bench(lib, nhwc, layout, dtype, repeats, levels):
   vec = lambda v=0.0: np.full(c, v, np.float32)
   mean, var_b, var_u, inv = vec(), vec(), vec(), vec()
   scale, offset, out = vec(1.0), vec(), [vec() for _ in range(4)]
-  fp = lambda a: a.ctypes.data_as(P)
-  geo = (DTYPES[dtype][0], layout, I64(n), I64(c), I64(s))
+  p, serial = kc.ptr, kc.serial()
+  geo = kc.Geometry(DTYPES[dtype][0], layout, n, c, s)
+  stats_args = kc.StatsArgs(geo, p(x), 1e-3, p(mean), p(var_b), p(var_u),
+                            p(inv))
+  transform_args = kc.TransformArgs(geo, p(x), p(y), p(scale), p(offset),
+                                    p(mean), p(inv))
+  forward_args = kc.ForwardArgs(geo, p(x), p(y), p(scale), p(offset), None,
+                                None, 1e-3, 1.0, 1, *map(p, out))
+  backward_args = kc.BackwardArgs(geo, p(dy), p(x), p(dx), p(scale), p(mean),
+                                  p(inv), 1e-3, 1, p(var_b), p(var_u))
   calls = {("", "np_sum"): lambda: x.sum(),
            ("", "np_copy"): lambda: np.copyto(y, x)}
   for level in levels:
@@ -74,17 +85,13 @@ def bench(lib, nhwc, layout, dtype, repeats, levels):
         "_" + level if level else ""))
     calls.update({
         (level, "stats"): lambda fn=fn: fn("bn_cpu_stats")(
-            fp(x), *geo, F(1e-3), fp(mean), fp(var_b), fp(var_u), fp(inv),
-            None, None),
+            stats_args, serial, None),
         (level, "transform"): lambda fn=fn: fn("bn_cpu_transform")(
-            fp(x), fp(y), *geo, fp(scale), fp(offset), fp(mean), fp(inv),
-            None, None),
+            transform_args, serial, None),
         (level, "train_fwd"): lambda fn=fn: fn("bn_cpu_forward")(
-            fp(x), fp(y), *geo, fp(scale), fp(offset), None, None, F(1e-3),
-            F(1.0), 1, *map(fp, out), None, None),
+            forward_args, serial, None),
         (level, "backward"): lambda fn=fn: fn("bn_cpu_backward")(
-            fp(dy), fp(x), *geo, fp(scale), fp(mean), fp(inv), F(1e-3), 1,
-            fp(dx), fp(var_b), fp(var_u), None, None),
+            backward_args, serial, None),
     })
   return rotated_median_ms(calls, repeats)
 
@@ -102,7 +109,7 @@ def main():
                       "(e.g. avx2,avx512); default: the dispatched entry "
                       "points")
   args = parser.parse_args()
-  lib = ctypes.CDLL(args.lib)
+  lib = kc.load(args.lib)
   levels = args.levels.split(",") if args.levels else [""]
   for text in args.shapes.split(","):
     nhwc = tuple(int(v) for v in text.split("x"))

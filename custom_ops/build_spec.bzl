@@ -28,12 +28,14 @@ KERNEL_BASELINE_SRCS = [
 ]
 
 KERNEL_HDRS = [
+    "custom_ops/kernels/bn_affine.h",
     "custom_ops/kernels/bn_cpu_blocks.h",
     "custom_ops/kernels/bn_cpu_levels.h",
     "custom_ops/kernels/bn_cpu_scratch.h",
     "custom_ops/kernels/bn_cpu_stream.h",
     "custom_ops/kernels/bn_dtype.h",
     "custom_ops/kernels/bn_fma.h",
+    "custom_ops/kernels/bn_host_device.h",
     "custom_ops/kernels/bn_intrinsics.h",
     "custom_ops/kernels/bn_isa.h",
     "custom_ops/kernels/bn_isa_detect.h",

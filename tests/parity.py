@@ -4,26 +4,42 @@
 layer in a TF1 graph: outputs in training and inference, gradients, moving
 statistics after several updates, variables (names, shapes, dtypes),
 collections and regularization losses. Tests compare two such records.
+
+`reference_module` and `ours_module` are the two sets of layers every parity
+test compares (tests/layers/layer_parity.py's harness too).
 """
+
+import types
 
 import numpy as np
 import tensorflow as tf
 
 STEPS = 3
 SEED = 1234
+TF_VERSION = tuple(int(p) for p in tf.__version__.split(".")[:2])
 
 
 def reference_module():
-  """Returns TF1's own batch normalization layers module.
+  """TF1's own layers: a namespace with the public names and aliases.
 
   TF 2.16+ (Keras 3) removed them from `tf.compat.v1.layers`: the reference
   is then tf_keras' legacy layers. Before 2.16 it is `tf.compat.v1.layers`
   itself (Keras 2 behind it), so no tf_keras is needed there.
   """
-  major, minor = (int(p) for p in tf.__version__.split(".")[:2])
-  if (major, minor) >= (2, 16):
-    from tf_keras.src.legacy_tf_layers import normalization  # pylint: disable=g-import-not-at-top
-    return normalization
+  if TF_VERSION >= (2, 16):
+    from tf_keras.src.engine import input_spec  # pylint: disable=g-import-not-at-top
+    from tf_keras.src.legacy_tf_layers import base, convolutional, core, normalization, pooling  # pylint: disable=g-import-not-at-top,g-multiple-import
+    public = {}
+    for module in (core, convolutional, pooling, normalization):
+      public.update({k: v for k, v in vars(module).items()
+                     if not k.startswith("_")})
+    public.update(Layer=base.Layer, InputSpec=input_spec.InputSpec,
+                  experimental=types.SimpleNamespace(
+                      keras_style_scope=base.keras_style_scope,
+                      set_keras_style=base.set_keras_style))
+    return types.SimpleNamespace(**public)
+  from tf_bn_compat import patch  # pylint: disable=g-import-not-at-top
+  assert not patch.is_patched(), "the reference must be TF's own layers"
   return tf.compat.v1.layers
 
 
@@ -32,21 +48,23 @@ def ours_module():
   return layers
 
 
+def names(items):
+  """The names of graph items (tensors, variables, ops), else their repr."""
+  return [getattr(item, "name", repr(item)) for item in items]
+
+
+def collection_names(graph):
+  """{collection key: names of its items} of a graph (no control flow)."""
+  keys = sorted(k for k in graph.get_all_collection_keys()
+                if k not in ("cond_context", "while_context"))
+  return {k: names(graph.get_collection(k)) for k in keys}
+
+
 def make_batches(shape, dtype, steps=STEPS, offset=1.5, spread=2.0):
   """Deterministic batches with nonzero mean and non-unit variance."""
   rng = np.random.RandomState(SEED)
   return [(rng.standard_normal(shape) * spread + offset).astype(dtype)
           for _ in range(steps + 1)]
-
-
-def _names(collection):
-  return [getattr(item, "name", repr(item)) for item in collection]
-
-
-def _collections(graph):
-  keys = sorted(k for k in graph.get_all_collection_keys()
-                if k not in ("cond_context", "while_context"))
-  return {k: _names(graph.get_collection(k)) for k in keys}
 
 
 def run_layer(module, config, input_shape, dtype="float32", training="bool",
@@ -119,7 +137,7 @@ def run_layer(module, config, input_shape, dtype="float32", training="bool",
     record = {
         "variables": [(v.name, tuple(v.shape.as_list()),
                        v.dtype.base_dtype.name) for v in variables],
-        "collections": _collections(graph),
+        "collections": collection_names(graph),
         "output_dtype": y_train.dtype.name,
         "output_shape": y_train.shape.as_list(),
         "num_updates": len(update_ops),
@@ -129,9 +147,9 @@ def run_layer(module, config, input_shape, dtype="float32", training="bool",
       record["updates_for_none"] = len(layer.get_updates_for(None))
       record["losses_for_none"] = len(layer.get_losses_for(None))
       record["losses_for_inputs"] = len(layer.get_losses_for(x))
-      record["layer_weights"] = _names(layer.weights)
-      record["layer_trainable"] = _names(layer.trainable_weights)
-      record["layer_non_trainable"] = _names(layer.non_trainable_weights)
+      record["layer_weights"] = names(layer.weights)
+      record["layer_trainable"] = names(layer.trainable_weights)
+      record["layer_non_trainable"] = names(layer.non_trainable_weights)
       record["fused"] = bool(layer.fused)
     with tf.compat.v1.Session(graph=graph) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())

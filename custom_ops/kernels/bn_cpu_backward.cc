@@ -184,40 +184,43 @@ void Backward(const T* dy, const T* x, T* dx, const BlockPlan& p,
 }  // namespace
 BN_ISA_END
 
-extern "C" int BN_ISA_ENTRY(bn_cpu_backward)(
-    const void* dy, const void* x, int dtype, int layout, int64_t n, int64_t c,
-    int64_t s, const float* scale, const float* mean,
-    const float* variance_or_inv_std, float epsilon, int is_training, void* dx,
-    float* dscale, float* doffset, bn_parallel_for_fn parallel_for,
-    void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_backward)(const bn_backward_args_t* a,
+                                             bn_parallel_for_fn parallel_for,
+                                             void* pf_ctx) {
+  if (a == nullptr) return BN_ERR_NULL_POINTER;
+  const bn_geometry_t& g = a->g;
+  const int64_t c = g.c;
   int64_t total = 0;
-  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
+  int status =
+      bn::CheckCall(g.dtype, g.layout, g.n, c, g.s, a->epsilon, &total);
   if (status != BN_OK) return status;
-  if (c > 0 && (scale == nullptr || mean == nullptr ||
-                variance_or_inv_std == nullptr || dscale == nullptr ||
-                doffset == nullptr)) {
+  if (c > 0 && (a->scale == nullptr || a->mean == nullptr ||
+                a->variance_or_inv_std == nullptr || a->dscale == nullptr ||
+                a->doffset == nullptr)) {
     return BN_ERR_NULL_POINTER;
   }
-  if (total > 0 && (dy == nullptr || x == nullptr || dx == nullptr)) {
+  if (total > 0 && (a->dy == nullptr || a->x == nullptr || a->dx == nullptr)) {
     return BN_ERR_NULL_POINTER;
   }
   if (total == 0) {
-    for (int64_t k = 0; k < c; ++k) dscale[k] = doffset[k] = 0.0f;
+    for (int64_t k = 0; k < c; ++k) a->dscale[k] = a->doffset[k] = 0.0f;
     return BN_OK;
   }
   try {
-    std::vector<float> inv_std(variance_or_inv_std, variance_or_inv_std + c);
-    if (!is_training) {
-      status = BN_ISA_ENTRY(bn_cpu_inv_std)(variance_or_inv_std, c, epsilon,
-                                            inv_std.data());
+    std::vector<float> inv_std(a->variance_or_inv_std,
+                               a->variance_or_inv_std + c);
+    if (!a->is_training) {
+      status = BN_ISA_ENTRY(bn_cpu_inv_std)(a->variance_or_inv_std, c,
+                                            a->epsilon, inv_std.data());
       if (status != BN_OK) return status;
     }
-    const bn::BlockPlan plan(layout, n, c, s);
-    bn::DispatchDtype(dtype, [&](auto tag) {
+    const bn::BlockPlan plan(g.layout, g.n, c, g.s);
+    bn::DispatchDtype(g.dtype, [&](auto tag) {
       using T = decltype(tag);
-      bn::Backward(static_cast<const T*>(dy), static_cast<const T*>(x),
-                   static_cast<T*>(dx), plan, scale, mean, inv_std.data(),
-                   is_training != 0, dscale, doffset, parallel_for, pf_ctx);
+      bn::Backward(static_cast<const T*>(a->dy), static_cast<const T*>(a->x),
+                   static_cast<T*>(a->dx), plan, a->scale, a->mean,
+                   inv_std.data(), a->is_training != 0, a->dscale, a->doffset,
+                   parallel_for, pf_ctx);
     });
   } catch (const std::exception&) {
     return BN_ERR_OUT_OF_MEMORY;

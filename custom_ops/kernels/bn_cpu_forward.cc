@@ -35,56 +35,71 @@ void CopyOrSkip(const float* from, int64_t c, float* to) {
 }  // namespace
 BN_ISA_END
 
-extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(
-    const void* x, void* y, int dtype, int layout, int64_t n, int64_t c,
-    int64_t s, const float* scale, const float* offset, const float* mean_in,
-    const float* var_in, float epsilon, float exponential_avg_factor,
-    int is_training, float* batch_mean, float* batch_var, float* saved_mean,
-    float* saved_inv_std, bn_parallel_for_fn parallel_for, void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(const bn_forward_args_t* a,
+                                            bn_parallel_for_fn parallel_for,
+                                            void* pf_ctx) {
+  if (a == nullptr) return BN_ERR_NULL_POINTER;
+  const bn_geometry_t& g = a->g;
+  const int64_t c = g.c;
   int64_t total = 0;
-  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
-                                    exponential_avg_factor, &total);
+  int status = bn::CheckForwardCall(g.dtype, g.layout, g.n, c, g.s, a->epsilon,
+                                    a->exponential_avg_factor, &total);
   if (status != BN_OK) return status;
-  const float f = exponential_avg_factor;
-  const bool needs_running = !is_training || f != 1.0f;
-  if (c > 0 && (scale == nullptr || offset == nullptr ||
-                batch_mean == nullptr || batch_var == nullptr ||
-                (needs_running && (mean_in == nullptr || var_in == nullptr)))) {
+  const float f = a->exponential_avg_factor;
+  const bool needs_running = !a->is_training || f != 1.0f;
+  if (c > 0 &&
+      (a->scale == nullptr || a->offset == nullptr ||
+       a->batch_mean == nullptr || a->batch_var == nullptr ||
+       (needs_running && (a->mean_in == nullptr || a->var_in == nullptr)))) {
     return BN_ERR_NULL_POINTER;
   }
-  if (total > 0 && (x == nullptr || y == nullptr)) return BN_ERR_NULL_POINTER;
+  if (total > 0 && (a->x == nullptr || a->y == nullptr)) {
+    return BN_ERR_NULL_POINTER;
+  }
   try {
     std::vector<float> mean(c), inv_std(c), var_unbiased(c);
-    if (is_training) {
-      status = BN_ISA_ENTRY(bn_cpu_stats)(
-          x, dtype, layout, n, c, s, epsilon, mean.data(), nullptr,
-          var_unbiased.data(), inv_std.data(), parallel_for, pf_ctx);
+    if (a->is_training) {
+      bn_stats_args_t stats{};
+      stats.g = g;
+      stats.x = a->x;
+      stats.epsilon = a->epsilon;
+      stats.mean = mean.data();
+      stats.var_unbiased = var_unbiased.data();
+      stats.inv_std = inv_std.data();
+      status = BN_ISA_ENTRY(bn_cpu_stats)(&stats, parallel_for, pf_ctx);
       if (status != BN_OK) return status;
       // An empty batch leaves NaN statistics even when f != 1 (as TF does).
-      if (f != 1.0f && n * s > 0) {
-        bn::Blend(mean_in, mean.data(), f, c, batch_mean);
-        bn::Blend(var_in, var_unbiased.data(), f, c, batch_var);
+      if (f != 1.0f && g.n * g.s > 0) {
+        bn::Blend(a->mean_in, mean.data(), f, c, a->batch_mean);
+        bn::Blend(a->var_in, var_unbiased.data(), f, c, a->batch_var);
       } else {
-        bn::CopyOrSkip(mean.data(), c, batch_mean);
-        bn::CopyOrSkip(var_unbiased.data(), c, batch_var);
+        bn::CopyOrSkip(mean.data(), c, a->batch_mean);
+        bn::CopyOrSkip(var_unbiased.data(), c, a->batch_var);
       }
     } else {
-      bn::CopyOrSkip(mean_in, c, mean.data());
-      status = BN_ISA_ENTRY(bn_cpu_inv_std)(var_in, c, epsilon, inv_std.data());
+      bn::CopyOrSkip(a->mean_in, c, mean.data());
+      status = BN_ISA_ENTRY(bn_cpu_inv_std)(a->var_in, c, a->epsilon,
+                                            inv_std.data());
       if (status != BN_OK) return status;
-      if (n * s > 0) {
-        bn::CopyOrSkip(mean_in, c, batch_mean);
-        bn::CopyOrSkip(var_in, c, batch_var);
+      if (g.n * g.s > 0) {
+        bn::CopyOrSkip(a->mean_in, c, a->batch_mean);
+        bn::CopyOrSkip(a->var_in, c, a->batch_var);
       } else {  // TF reports NaN statistics for an empty batch here too.
-        bn::FillNan(batch_mean, c);
-        bn::FillNan(batch_var, c);
+        bn::FillNan(a->batch_mean, c);
+        bn::FillNan(a->batch_var, c);
       }
     }
-    bn::CopyOrSkip(mean.data(), c, saved_mean);
-    bn::CopyOrSkip(inv_std.data(), c, saved_inv_std);
-    return BN_ISA_ENTRY(bn_cpu_transform)(x, y, dtype, layout, n, c, s, scale,
-                                          offset, mean.data(), inv_std.data(),
-                                          parallel_for, pf_ctx);
+    bn::CopyOrSkip(mean.data(), c, a->saved_mean);
+    bn::CopyOrSkip(inv_std.data(), c, a->saved_inv_std);
+    bn_transform_args_t transform{};
+    transform.g = g;
+    transform.x = a->x;
+    transform.y = a->y;
+    transform.scale = a->scale;
+    transform.offset = a->offset;
+    transform.mean = mean.data();
+    transform.inv_std = inv_std.data();
+    return BN_ISA_ENTRY(bn_cpu_transform)(&transform, parallel_for, pf_ctx);
   } catch (const std::exception&) {
     return BN_ERR_OUT_OF_MEMORY;
   }

@@ -1,15 +1,14 @@
-// y = scale * (x - mean) * inv_std + offset on the CPU (see bn_kernels.h).
-//
-// With alpha = scale * inv_std computed once per channel this is
-// y = (x - mean) * alpha + offset: a subtraction and a fused multiply-add per
-// element. (The one-FMA form x * alpha + (offset - mean * alpha) loses
-// |mean * alpha| * 2^-24 to cancellation, visible when |mean| >> std.)
+// y = scale * (x - mean) * inv_std + offset on the CPU (see bn_kernels.h):
+// alpha = scale * inv_std once per channel, then per element
+// y = (x - mean) * alpha + offset, a subtraction and a multiply-add (the
+// terms and the element formula are bn_affine.h's, shared with CUDA).
 #include <math.h>
 #include <stdint.h>
 
 #include <exception>
 #include <vector>
 
+#include "bn_affine.h"
 #include "bn_cpu_blocks.h"
 #include "bn_cpu_levels.h"
 #include "bn_cpu_stream.h"
@@ -29,7 +28,7 @@ inline void AffineRowTail(const float* x, float* y, int64_t len,
                           const float* __restrict__ alpha,
                           const float* __restrict__ offset) {
   for (int64_t k = 0; k < len; ++k) {
-    y[k] = MulAdd(x[k] - mean[k], alpha[k], offset[k]);
+    y[k] = Normalize(x[k], mean[k], alpha[k], offset[k]);
   }
 }
 
@@ -38,8 +37,8 @@ inline void AffineRow(const T* x, T* y, int64_t len, const float* mean,
                       const float* alpha, const float* offset) {
   int64_t k = 0;
   for (; !kIsFloat<T> && k + kVector <= len; k += kVector) {
-    StoreV(y + k, MulAdd(LoadV(x + k) - LoadV(mean + k), LoadV(alpha + k),
-                         LoadV(offset + k)));
+    StoreV(y + k, Normalize(LoadV(x + k), LoadV(mean + k), LoadV(alpha + k),
+                            LoadV(offset + k)));
   }
   if constexpr (kIsFloat<T>) {
     AffineRowTail(x + k, y + k, len - k, mean + k, alpha + k, offset + k);
@@ -67,8 +66,8 @@ inline int64_t AffineStream(const float* x, float* y, int64_t len,
   int64_t k = 0;
   for (; k + kVector <= len; k += kVector) {
     const int64_t c = k * step;
-    StreamV(y + k, MulAdd(LoadV(x + k) - coef(mean, c), coef(alpha, c),
-                          coef(offset, c)));
+    StreamV(y + k, Normalize(LoadV(x + k), coef(mean, c), coef(alpha, c),
+                             coef(offset, c)));
   }
   return k;
 }
@@ -77,7 +76,7 @@ inline int64_t AffineStream(const float* x, float* y, int64_t len,
 // Channels first: the same along one channel's run.
 inline void AffineRunTail(const float* x, float* y, int64_t len, float mean,
                           float alpha, float offset) {
-  for (int64_t t = 0; t < len; ++t) y[t] = MulAdd(x[t] - mean, alpha, offset);
+  for (int64_t t = 0; t < len; ++t) y[t] = Normalize(x[t], mean, alpha, offset);
 }
 
 template <typename T>
@@ -86,7 +85,7 @@ inline void AffineRun(const T* x, T* y, int64_t len, float mean, float alpha,
   int64_t t = 0;
   const FloatV va = SplatV(alpha), vo = SplatV(offset);
   for (; !kIsFloat<T> && t + kVector <= len; t += kVector) {
-    StoreV(y + t, MulAdd(LoadV(x + t) - mean, va, vo));
+    StoreV(y + t, Normalize(LoadV(x + t), mean, va, vo));
   }
   if constexpr (kIsFloat<T>) {
     AffineRunTail(x + t, y + t, len - t, mean, alpha, offset);
@@ -142,31 +141,34 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_inv_std)(const float* variance, int64_t c,
     return BN_ERR_NULL_POINTER;
   }
   for (int64_t k = 0; k < c; ++k) {
-    inv_std[k] = float(1.0 / sqrt(double(variance[k]) + epsilon));
+    inv_std[k] = bn::InvStd(variance[k], epsilon);
   }
   return BN_OK;
 }
 
-extern "C" int BN_ISA_ENTRY(bn_cpu_transform)(
-    const void* x, void* y, int dtype, int layout, int64_t n, int64_t c,
-    int64_t s, const float* scale, const float* offset, const float* mean,
-    const float* inv_std, bn_parallel_for_fn parallel_for, void* pf_ctx) {
+extern "C" int BN_ISA_ENTRY(bn_cpu_transform)(const bn_transform_args_t* a,
+                                              bn_parallel_for_fn parallel_for,
+                                              void* pf_ctx) {
+  if (a == nullptr) return BN_ERR_NULL_POINTER;
+  const bn_geometry_t& g = a->g;
   int64_t total = 0;
-  const int status = bn::CheckShape(dtype, layout, n, c, s, &total);
+  const int status = bn::CheckShape(g.dtype, g.layout, g.n, g.c, g.s, &total);
   if (status != BN_OK) return status;
   if (total == 0) return BN_OK;
-  if (x == nullptr || y == nullptr || scale == nullptr || offset == nullptr ||
-      mean == nullptr || inv_std == nullptr) {
+  if (a->x == nullptr || a->y == nullptr || a->scale == nullptr ||
+      a->offset == nullptr || a->mean == nullptr || a->inv_std == nullptr) {
     return BN_ERR_NULL_POINTER;
   }
   try {
-    std::vector<float> alpha(c);
-    for (int64_t k = 0; k < c; ++k) alpha[k] = scale[k] * inv_std[k];
-    const bn::BlockPlan plan(layout, n, c, s);
-    bn::DispatchDtype(dtype, [&](auto tag) {
+    std::vector<float> alpha(g.c);
+    for (int64_t k = 0; k < g.c; ++k) {
+      alpha[k] = bn::Alpha(a->scale[k], a->inv_std[k]);
+    }
+    const bn::BlockPlan plan(g.layout, g.n, g.c, g.s);
+    bn::DispatchDtype(g.dtype, [&](auto tag) {
       using T = decltype(tag);
-      bn::Transform(static_cast<const T*>(x), static_cast<T*>(y), plan, mean,
-                    alpha.data(), offset, parallel_for, pf_ctx);
+      bn::Transform(static_cast<const T*>(a->x), static_cast<T*>(a->y), plan,
+                    a->mean, alpha.data(), a->offset, parallel_for, pf_ctx);
     });
   } catch (const std::exception&) {
     return BN_ERR_OUT_OF_MEMORY;

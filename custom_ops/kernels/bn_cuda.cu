@@ -3,8 +3,11 @@
 // Reductions are deterministic: the grid is a fixed function of the shape,
 // every block reduces its elements in a fixed order (per-thread float sums,
 // then a shared-memory tree), writes its partial sums to the workspace, and
-// one thread per channel merges the partials in block order (Chan's formula in
-// double for the statistics, as on the CPU).
+// one thread per channel merges the partials in block order (for the
+// statistics: sums of x - K, K the channel's first finite value as on the
+// CPU, merged with Chan's formula in double, bn_merge.h). The per-channel
+// terms of the transform and the transform itself are bn_affine.h's, as on
+// the CPU.
 //
 // Channels last ([rows, c]): a block is kWarp channels x kRowsPerBlock rows,
 // threads (tx, ty) read channel tx of rows ty, ty + kRowThreads, ...
@@ -16,6 +19,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "bn_affine.h"
 #include "bn_kernels.h"
 #include "bn_merge.h"
 #include "bn_validate.h"
@@ -207,15 +211,15 @@ __global__ void ChannelShift(Grid g, const void* x, float* shift) {
 }
 
 // Per channel: statistics from the partials, the statistics outputs and the
-// transform's alpha / beta.
+// transform's mean and alpha.
 __global__ void FinalizeTraining(Grid g, const float* part_a,
                                  const float* part_b, const float* shift,
-                                 const float* scale, const float* offset,
-                                 const float* mean_in, const float* var_in,
-                                 float epsilon, float factor, float* batch_mean,
+                                 const float* scale, const float* mean_in,
+                                 const float* var_in, float epsilon,
+                                 float factor, float* batch_mean,
                                  float* batch_var, float* saved_mean,
-                                 float* saved_inv_std, float* alpha,
-                                 float* beta) {
+                                 float* saved_inv_std, float* center,
+                                 float* alpha) {
   const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= g.c) return;
   Moments<double> acc{0.0, 0.0, 0.0};
@@ -228,34 +232,33 @@ __global__ void FinalizeTraining(Grid g, const float* part_a,
   const double biased = acc.count > 0 ? acc.m2 / acc.count : nan;
   const float mean = acc.count > 0 ? float(shift[k] + acc.mean) : float(nan);
   const float unbiased = float(biased * BesselFactor(acc.count));
-  const float inv_std = float(1.0 / sqrt(double(float(biased)) + epsilon));
+  const float inv_std = InvStd(float(biased), epsilon);
   const bool blend = factor != 1.0f && acc.count > 0;
   batch_mean[k] = blend ? (1.0f - factor) * mean_in[k] + factor * mean : mean;
   batch_var[k] = blend ? (1.0f - factor) * var_in[k] + factor * unbiased
                        : unbiased;
   if (saved_mean) saved_mean[k] = mean;
   if (saved_inv_std) saved_inv_std[k] = inv_std;
-  alpha[k] = scale[k] * inv_std;
-  beta[k] = offset[k] - mean * alpha[k];
+  center[k] = mean;
+  alpha[k] = Alpha(scale[k], inv_std);
 }
 
-// An empty batch (m == 0) reports NaN statistics, as TF's op does.
+// An empty batch (m == 0) reports NaN statistics, as TF's op does. The
+// transform's mean is mean_in itself.
 __global__ void FinalizeInference(int64_t c, int64_t m, const float* scale,
-                                  const float* offset, const float* mean_in,
-                                  const float* var_in, float epsilon,
-                                  float* batch_mean, float* batch_var,
-                                  float* saved_mean, float* saved_inv_std,
-                                  float* alpha, float* beta) {
+                                  const float* mean_in, const float* var_in,
+                                  float epsilon, float* batch_mean,
+                                  float* batch_var, float* saved_mean,
+                                  float* saved_inv_std, float* alpha) {
   const int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= c) return;
-  const float inv_std = float(1.0 / sqrt(double(var_in[k]) + epsilon));
+  const float inv_std = InvStd(var_in[k], epsilon);
   const float nan = __int_as_float(0x7fc00000);
   batch_mean[k] = m > 0 ? mean_in[k] : nan;
   batch_var[k] = m > 0 ? var_in[k] : nan;
   if (saved_mean) saved_mean[k] = mean_in[k];
   if (saved_inv_std) saved_inv_std[k] = inv_std;
-  alpha[k] = scale[k] * inv_std;
-  beta[k] = offset[k] - mean_in[k] * alpha[k];
+  alpha[k] = Alpha(scale[k], inv_std);
 }
 
 __device__ __forceinline__ int64_t ChannelOf(const Grid& g, int64_t i) {
@@ -264,11 +267,14 @@ __device__ __forceinline__ int64_t ChannelOf(const Grid& g, int64_t i) {
 
 template <typename D>
 __global__ void Transform(Grid g, int64_t total, const void* x, void* y,
-                          const float* alpha, const float* beta) {
+                          const float* mean, const float* alpha,
+                          const float* offset) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t k = ChannelOf(g, i);
-    Access<D>::Store(y, i, Access<D>::Load(x, i) * alpha[k] + beta[k]);
+    Access<D>::Store(y, i,
+                     Normalize(Access<D>::Load(x, i), mean[k], alpha[k],
+                               offset[k]));
   }
 }
 
@@ -289,7 +295,7 @@ __global__ void FinalizeBackward(Grid g, const float* part_a,
   }
   const float inv_std = is_training
       ? var_or_inv_std[k]
-      : float(1.0 / sqrt(double(var_or_inv_std[k]) + epsilon));
+      : InvStd(var_or_inv_std[k], epsilon);
   doffset[k] = float(sum_dy);
   dscale[k] = float(sum_dyxc * inv_std);
   const double a = double(scale[k]) * inv_std;
@@ -339,7 +345,7 @@ int64_t WorkspaceBytes(int layout, int64_t n, int64_t c, int64_t s,
   return w.used;
 }
 
-constexpr int kForwardChannelArrays = 3;   // shift, alpha, beta
+constexpr int kForwardChannelArrays = 3;   // shift, center, alpha
 constexpr int kBackwardChannelArrays = 4;  // inv_std, coef_a, coef_b, coef_d
 
 int Blocks(int64_t work, int threads, int64_t cap) {
@@ -371,42 +377,39 @@ bool GridFits(const Grid& g) {
 }
 
 template <typename D>
-int Forward(const void* x, void* y, const Grid& g, int64_t total,
-            const float* scale, const float* offset, const float* mean_in,
-            const float* var_in, float epsilon, float factor, bool is_training,
-            float* batch_mean, float* batch_var, float* saved_mean,
-            float* saved_inv_std, void* workspace, cudaStream_t stream) {
+int Forward(const bn_forward_args_t& a, const Grid& g, int64_t total,
+            void* workspace, cudaStream_t stream) {
   Carver w{static_cast<char*>(workspace)};
   float* part_a = w.Take(g.num_partials);
   float* part_b = w.Take(g.num_partials);
   float* shift = w.Take(g.c);
+  float* center = w.Take(g.c);
   float* alpha = w.Take(g.c);
-  float* beta = w.Take(g.c);
   const int cblocks = Blocks(g.c, kChannelThreads, INT32_MAX);
-  if (is_training) {
-    ChannelShift<D><<<cblocks, kChannelThreads, 0, stream>>>(g, x, shift);
-    LaunchReduce(g, StatsTerm<D>{x, shift}, part_a, part_b, stream);
+  if (a.is_training) {
+    ChannelShift<D><<<cblocks, kChannelThreads, 0, stream>>>(g, a.x, shift);
+    LaunchReduce(g, StatsTerm<D>{a.x, shift}, part_a, part_b, stream);
     FinalizeTraining<<<cblocks, kChannelThreads, 0, stream>>>(
-        g, part_a, part_b, shift, scale, offset, mean_in, var_in, epsilon,
-        factor, batch_mean, batch_var, saved_mean, saved_inv_std, alpha, beta);
+        g, part_a, part_b, shift, a.scale, a.mean_in, a.var_in, a.epsilon,
+        a.exponential_avg_factor, a.batch_mean, a.batch_var, a.saved_mean,
+        a.saved_inv_std, center, alpha);
   } else {
     FinalizeInference<<<cblocks, kChannelThreads, 0, stream>>>(
-        g.c, g.m, scale, offset, mean_in, var_in, epsilon, batch_mean, batch_var,
-        saved_mean, saved_inv_std, alpha, beta);
+        g.c, g.m, a.scale, a.mean_in, a.var_in, a.epsilon, a.batch_mean,
+        a.batch_var, a.saved_mean, a.saved_inv_std, alpha);
   }
   if (total > 0) {
     Transform<D><<<Blocks(total, kElementwiseThreads, kMaxElementwiseBlocks),
-                   kElementwiseThreads, 0, stream>>>(g, total, x, y, alpha,
-                                                     beta);
+                   kElementwiseThreads, 0, stream>>>(
+        g, total, a.x, a.y, a.is_training ? center : a.mean_in, alpha,
+        a.offset);
   }
   return cudaGetLastError() == cudaSuccess ? BN_OK : BN_ERR_CUDA;
 }
 
 template <typename D>
-int Backward(const void* dy, const void* x, const Grid& g, int64_t total,
-             const float* scale, const float* mean, const float* var_or_inv_std,
-             float epsilon, bool is_training, void* dx, float* dscale,
-             float* doffset, void* workspace, cudaStream_t stream) {
+int Backward(const bn_backward_args_t& a, const Grid& g, int64_t total,
+             void* workspace, cudaStream_t stream) {
   Carver w{static_cast<char*>(workspace)};
   float* part_a = w.Take(g.num_partials);
   float* part_b = w.Take(g.num_partials);
@@ -414,15 +417,17 @@ int Backward(const void* dy, const void* x, const Grid& g, int64_t total,
   float* ca = w.Take(g.c);
   float* cb = w.Take(g.c);
   float* cd = w.Take(g.c);
-  LaunchReduce(g, GradTerm<D>{dy, x, mean}, part_a, part_b, stream);
+  LaunchReduce(g, GradTerm<D>{a.dy, a.x, a.mean}, part_a, part_b, stream);
   FinalizeBackward<<<Blocks(g.c, kChannelThreads, INT32_MAX), kChannelThreads,
-                     0, stream>>>(g, part_a, part_b, scale, var_or_inv_std,
-                                  epsilon, is_training, dscale, doffset,
+                     0, stream>>>(g, part_a, part_b, a.scale,
+                                  a.variance_or_inv_std, a.epsilon,
+                                  a.is_training != 0, a.dscale, a.doffset,
                                   inv_std, ca, cb, cd);
   if (total > 0) {
     BackwardDx<D><<<Blocks(total, kElementwiseThreads, kMaxElementwiseBlocks),
-                    kElementwiseThreads, 0, stream>>>(g, total, dy, x, mean, ca,
-                                                      cb, cd, dx);
+                    kElementwiseThreads, 0, stream>>>(g, total, a.dy, a.x,
+                                                      a.mean, ca, cb, cd,
+                                                      a.dx);
   }
   return cudaGetLastError() == cudaSuccess ? BN_OK : BN_ERR_CUDA;
 }
@@ -449,58 +454,52 @@ extern "C" int64_t bn_cuda_backward_workspace_bytes(int layout, int64_t n,
   return bn::WorkspaceBytes(layout, n, c, s, bn::kBackwardChannelArrays);
 }
 
-extern "C" int bn_cuda_forward(const void* x, void* y, int dtype, int layout,
-                               int64_t n, int64_t c, int64_t s,
-                               const float* scale, const float* offset,
-                               const float* mean_in, const float* var_in,
-                               float epsilon, float exponential_avg_factor,
-                               int is_training, float* batch_mean,
-                               float* batch_var, float* saved_mean,
-                               float* saved_inv_std, void* workspace,
+extern "C" int bn_cuda_forward(const bn_forward_args_t* a, void* workspace,
                                void* stream) {
+  if (a == nullptr) return BN_ERR_NULL_POINTER;
+  const bn_geometry_t& geo = a->g;
   int64_t total = 0;
-  int status = bn::CheckForwardCall(dtype, layout, n, c, s, epsilon,
-                                    exponential_avg_factor, &total);
+  int status = bn::CheckForwardCall(geo.dtype, geo.layout, geo.n, geo.c, geo.s,
+                                    a->epsilon, a->exponential_avg_factor,
+                                    &total);
   if (status != BN_OK) return status;
-  if (c == 0) return BN_OK;
-  const bool needs_running = !is_training || exponential_avg_factor != 1.0f;
-  if (scale == nullptr || offset == nullptr || batch_mean == nullptr ||
-      batch_var == nullptr || workspace == nullptr ||
-      (needs_running && (mean_in == nullptr || var_in == nullptr)) ||
-      (total > 0 && (x == nullptr || y == nullptr))) {
+  if (geo.c == 0) return BN_OK;
+  const bool needs_running =
+      !a->is_training || a->exponential_avg_factor != 1.0f;
+  if (a->scale == nullptr || a->offset == nullptr || a->batch_mean == nullptr ||
+      a->batch_var == nullptr || workspace == nullptr ||
+      (needs_running && (a->mean_in == nullptr || a->var_in == nullptr)) ||
+      (total > 0 && (a->x == nullptr || a->y == nullptr))) {
     return BN_ERR_NULL_POINTER;
   }
-  const bn::Grid g(layout, n, c, s);
+  const bn::Grid g(geo.layout, geo.n, geo.c, geo.s);
   if (!bn::GridFits(g)) return BN_ERR_BAD_SIZE;
-  return bn::DispatchCuda(dtype, [&](auto d) {
-    return bn::Forward<decltype(d)>(
-        x, y, g, total, scale, offset, mean_in, var_in, epsilon,
-        exponential_avg_factor, is_training != 0, batch_mean, batch_var,
-        saved_mean, saved_inv_std, workspace, static_cast<cudaStream_t>(stream));
+  return bn::DispatchCuda(geo.dtype, [&](auto d) {
+    return bn::Forward<decltype(d)>(*a, g, total, workspace,
+                                    static_cast<cudaStream_t>(stream));
   });
 }
 
-extern "C" int bn_cuda_backward(const void* dy, const void* x, int dtype,
-                                int layout, int64_t n, int64_t c, int64_t s,
-                                const float* scale, const float* mean,
-                                const float* variance_or_inv_std, float epsilon,
-                                int is_training, void* dx, float* dscale,
-                                float* doffset, void* workspace, void* stream) {
+extern "C" int bn_cuda_backward(const bn_backward_args_t* a, void* workspace,
+                                void* stream) {
+  if (a == nullptr) return BN_ERR_NULL_POINTER;
+  const bn_geometry_t& geo = a->g;
   int64_t total = 0;
-  int status = bn::CheckCall(dtype, layout, n, c, s, epsilon, &total);
+  int status = bn::CheckCall(geo.dtype, geo.layout, geo.n, geo.c, geo.s,
+                             a->epsilon, &total);
   if (status != BN_OK) return status;
-  if (c == 0) return BN_OK;
-  if (scale == nullptr || mean == nullptr || variance_or_inv_std == nullptr ||
-      dscale == nullptr || doffset == nullptr || workspace == nullptr ||
-      (total > 0 && (dy == nullptr || x == nullptr || dx == nullptr))) {
+  if (geo.c == 0) return BN_OK;
+  if (a->scale == nullptr || a->mean == nullptr ||
+      a->variance_or_inv_std == nullptr || a->dscale == nullptr ||
+      a->doffset == nullptr || workspace == nullptr ||
+      (total > 0 &&
+       (a->dy == nullptr || a->x == nullptr || a->dx == nullptr))) {
     return BN_ERR_NULL_POINTER;
   }
-  const bn::Grid g(layout, n, c, s);
+  const bn::Grid g(geo.layout, geo.n, geo.c, geo.s);
   if (!bn::GridFits(g)) return BN_ERR_BAD_SIZE;
-  return bn::DispatchCuda(dtype, [&](auto d) {
-    return bn::Backward<decltype(d)>(
-        dy, x, g, total, scale, mean, variance_or_inv_std, epsilon,
-        is_training != 0, dx, dscale, doffset, workspace,
-        static_cast<cudaStream_t>(stream));
+  return bn::DispatchCuda(geo.dtype, [&](auto d) {
+    return bn::Backward<decltype(d)>(*a, g, total, workspace,
+                                     static_cast<cudaStream_t>(stream));
   });
 }

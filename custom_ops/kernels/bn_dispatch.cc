@@ -111,13 +111,9 @@ extern "C" int bn_cpu_isa_status(void) { return Chosen().status; }
 
 extern "C" const char* bn_cpu_isa_error(void) { return Chosen().error; }
 
-extern "C" int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n,
-                            int64_t c, int64_t s, float epsilon, float* mean,
-                            float* var_biased, float* var_unbiased,
-                            float* inv_std, bn_parallel_for_fn parallel_for,
-                            void* pf_ctx) {
-  return Run(&Level::stats, x, dtype, layout, n, c, s, epsilon, mean,
-             var_biased, var_unbiased, inv_std, parallel_for, pf_ctx);
+extern "C" int bn_cpu_stats(const bn_stats_args_t* args,
+                            bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  return Run(&Level::stats, args, parallel_for, pf_ctx);
 }
 
 extern "C" int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
@@ -125,38 +121,17 @@ extern "C" int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
   return Run(&Level::inv_std, variance, c, epsilon, inv_std);
 }
 
-extern "C" int bn_cpu_transform(const void* x, void* y, int dtype, int layout,
-                                int64_t n, int64_t c, int64_t s,
-                                const float* scale, const float* offset,
-                                const float* mean, const float* inv_std,
+extern "C" int bn_cpu_transform(const bn_transform_args_t* args,
                                 bn_parallel_for_fn parallel_for, void* pf_ctx) {
-  return Run(&Level::transform, x, y, dtype, layout, n, c, s, scale, offset,
-             mean, inv_std, parallel_for, pf_ctx);
+  return Run(&Level::transform, args, parallel_for, pf_ctx);
 }
 
-extern "C" int bn_cpu_forward(const void* x, void* y, int dtype, int layout,
-                              int64_t n, int64_t c, int64_t s,
-                              const float* scale, const float* offset,
-                              const float* mean_in, const float* var_in,
-                              float epsilon, float exponential_avg_factor,
-                              int is_training, float* batch_mean,
-                              float* batch_var, float* saved_mean,
-                              float* saved_inv_std,
+extern "C" int bn_cpu_forward(const bn_forward_args_t* args,
                               bn_parallel_for_fn parallel_for, void* pf_ctx) {
-  return Run(&Level::forward, x, y, dtype, layout, n, c, s, scale, offset,
-             mean_in, var_in, epsilon, exponential_avg_factor, is_training,
-             batch_mean, batch_var, saved_mean, saved_inv_std, parallel_for,
-             pf_ctx);
+  return Run(&Level::forward, args, parallel_for, pf_ctx);
 }
 
-extern "C" int bn_cpu_backward(const void* dy, const void* x, int dtype,
-                               int layout, int64_t n, int64_t c, int64_t s,
-                               const float* scale, const float* mean,
-                               const float* variance_or_inv_std, float epsilon,
-                               int is_training, void* dx, float* dscale,
-                               float* doffset, bn_parallel_for_fn parallel_for,
-                               void* pf_ctx) {
-  return Run(&Level::backward, dy, x, dtype, layout, n, c, s, scale, mean,
-             variance_or_inv_std, epsilon, is_training, dx, dscale, doffset,
-             parallel_for, pf_ctx);
+extern "C" int bn_cpu_backward(const bn_backward_args_t* args,
+                               bn_parallel_for_fn parallel_for, void* pf_ctx) {
+  return Run(&Level::backward, args, parallel_for, pf_ctx);
 }

@@ -9,8 +9,9 @@
  * (scale, offset, statistics) is float32 of length c; arithmetic is float,
  * reductions add short float sums into double.
  *
- * Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a bad
- * argument; none aborts.
+ * Each kernel takes its arguments in one struct (bn_*_args_t, below), by
+ * pointer. Every function returns BN_OK (0) or a nonzero BN_ERR_* code for a
+ * bad argument (a NULL struct is BN_ERR_NULL_POINTER); none aborts.
  *
  * The CPU functions run the code of one instruction-set level (baseline
  * x86-64, AVX2 + FMA + F16C, or AVX-512 F/BW/DQ/VL), chosen once per process
@@ -67,6 +68,91 @@ typedef void (*bn_parallel_for_fn)(void* ctx, int64_t n_blocks,
 /* A short English description of a status code (static storage). */
 const char* bn_status_string(int status);
 
+/* ---- Arguments ---------------------------------------------------------- */
+
+/* x (and y, dy, dx) of dtype `dtype` viewed as (n, c, s) in `layout`. */
+typedef struct {
+  int dtype;   /* a bn_dtype_t */
+  int layout;  /* a bn_layout_t */
+  int64_t n, c, s;
+} bn_geometry_t;
+
+/* Per-channel batch statistics of x. Outputs (each length c, any may be NULL
+ * except mean): mean, biased variance, unbiased variance
+ * (= biased * m / max(m - 1, 1), m = n * s) and inv_std = 1 / sqrt(biased +
+ * epsilon). With m == 0 all outputs are NaN. */
+typedef struct {
+  bn_geometry_t g;
+  const void* x;
+  float epsilon;
+  float* mean;
+  float* var_biased;
+  float* var_unbiased;
+  float* inv_std;
+} bn_stats_args_t;
+
+/* y = (x - mean) * alpha + offset per channel, alpha = scale * inv_std
+ * (bn_affine.h). y may alias x. */
+typedef struct {
+  bn_geometry_t g;
+  const void* x;
+  void* y;
+  const float* scale;
+  const float* offset;
+  const float* mean;
+  const float* inv_std;
+} bn_transform_args_t;
+
+/* The whole FusedBatchNormV3 forward. In training the batch statistics
+ * normalize x; batch_mean / batch_var are the batch mean / unbiased variance,
+ * or (1 - f) * running + f * batch when f = exponential_avg_factor != 1
+ * (mean_in / var_in are the running values and may be NULL when f == 1);
+ * saved_mean / saved_inv_std receive the batch mean and 1/sqrt(biased var +
+ * epsilon). An empty batch gives NaN statistics whatever f (as TF does).
+ * In inference mean_in / var_in normalize x and are copied to batch_mean /
+ * batch_var (NaN for an empty batch, as TF does); saved_mean = mean_in,
+ * saved_inv_std = 1/sqrt(var_in + eps).
+ * saved_mean / saved_inv_std may be NULL. */
+typedef struct {
+  bn_geometry_t g;
+  const void* x;
+  void* y;
+  const float* scale;
+  const float* offset;
+  const float* mean_in;
+  const float* var_in;
+  float epsilon;
+  float exponential_avg_factor;
+  int is_training;
+  float* batch_mean;
+  float* batch_var;
+  float* saved_mean;
+  float* saved_inv_std;
+} bn_forward_args_t;
+
+/* Gradient of the forward, as FusedBatchNormGradV3. With xc = x - mean:
+ *   doffset = sum(dy), dscale = inv_std * sum(dy * xc),
+ *   training:  dx = scale * inv_std * (dy - doffset / m
+ *                                        - xc * inv_std * dscale / m),
+ *   inference: dx = scale * inv_std * dy.
+ * variance_or_inv_std is the forward's saved_inv_std in training (epsilon is
+ * then unused) and the population variance in inference (inv_std =
+ * 1/sqrt(variance + epsilon)). With m == 0: dscale = doffset = 0.
+ * dx may alias dy. */
+typedef struct {
+  bn_geometry_t g;
+  const void* dy;
+  const void* x;
+  void* dx;
+  const float* scale;
+  const float* mean;
+  const float* variance_or_inv_std;
+  float epsilon;
+  int is_training;
+  float* dscale;
+  float* doffset;
+} bn_backward_args_t;
+
 /* ---- CPU ---------------------------------------------------------------- */
 
 /* The instruction-set level the CPU functions run: "baseline", "avx2" or
@@ -86,63 +172,24 @@ int bn_cpu_isa_status(void);
  * TF_BN_COMPAT_ISA and the supported levels (static storage). */
 const char* bn_cpu_isa_error(void);
 
-/* Per-channel batch statistics of x. Outputs (each length c, any may be NULL
- * except mean): mean, biased variance, unbiased variance
- * (= biased * m / max(m - 1, 1), m = n * s) and inv_std = 1 / sqrt(biased +
- * epsilon). With m == 0 all outputs are NaN. Cancellation-safe: block sums
- * are shifted by the channel's first value and merged with Chan's formula. */
-int bn_cpu_stats(const void* x, int dtype, int layout, int64_t n, int64_t c,
-                 int64_t s, float epsilon, float* mean, float* var_biased,
-                 float* var_unbiased, float* inv_std,
-                 bn_parallel_for_fn parallel_for, void* pf_ctx);
+/* The statistics of bn_stats_args_t. Cancellation-safe: every block sums
+ * x - K and (x - K)^2, K being the channel's first finite value, and the
+ * blocks' sums are added in block order (bn_cpu_stats.cc). */
+int bn_cpu_stats(const bn_stats_args_t* args, bn_parallel_for_fn parallel_for,
+                 void* pf_ctx);
 
 /* inv_std[k] = 1 / sqrt(variance[k] + epsilon). */
 int bn_cpu_inv_std(const float* variance, int64_t c, float epsilon,
                    float* inv_std);
 
-/* y = (x - mean) * alpha + offset per channel, alpha = scale * inv_std
- * (not x * alpha + (offset - mean * alpha), which cancels when |mean| is
- * large). y may alias x. */
-int bn_cpu_transform(const void* x, void* y, int dtype, int layout, int64_t n,
-                     int64_t c, int64_t s, const float* scale,
-                     const float* offset, const float* mean,
-                     const float* inv_std, bn_parallel_for_fn parallel_for,
-                     void* pf_ctx);
+int bn_cpu_transform(const bn_transform_args_t* args,
+                     bn_parallel_for_fn parallel_for, void* pf_ctx);
 
-/* The whole FusedBatchNormV3 forward. In training the batch statistics
- * normalize x; batch_mean / batch_var are the batch mean / unbiased variance,
- * or (1 - f) * running + f * batch when f = exponential_avg_factor != 1
- * (mean_in / var_in are the running values and may be NULL when f == 1);
- * saved_mean / saved_inv_std receive the batch mean and 1/sqrt(biased var +
- * epsilon). An empty batch gives NaN statistics whatever f (as TF does).
- * In inference mean_in / var_in normalize x and are copied to batch_mean /
- * batch_var (NaN for an empty batch, as TF does); saved_mean = mean_in,
- * saved_inv_std = 1/sqrt(var_in + eps).
- * saved_mean / saved_inv_std may be NULL. */
-int bn_cpu_forward(const void* x, void* y, int dtype, int layout, int64_t n,
-                   int64_t c, int64_t s, const float* scale,
-                   const float* offset, const float* mean_in,
-                   const float* var_in, float epsilon,
-                   float exponential_avg_factor, int is_training,
-                   float* batch_mean, float* batch_var, float* saved_mean,
-                   float* saved_inv_std, bn_parallel_for_fn parallel_for,
-                   void* pf_ctx);
+int bn_cpu_forward(const bn_forward_args_t* args,
+                   bn_parallel_for_fn parallel_for, void* pf_ctx);
 
-/* Gradient of the forward, as FusedBatchNormGradV3. With xc = x - mean:
- *   doffset = sum(dy), dscale = inv_std * sum(dy * xc),
- *   training:  dx = scale * inv_std * (dy - doffset / m
- *                                        - xc * inv_std * dscale / m),
- *   inference: dx = scale * inv_std * dy.
- * variance_or_inv_std is the forward's saved_inv_std in training (epsilon is
- * then unused) and the population variance in inference (inv_std =
- * 1/sqrt(variance + epsilon)). With m == 0: dscale = doffset = 0.
- * dx may alias dy. */
-int bn_cpu_backward(const void* dy, const void* x, int dtype, int layout,
-                    int64_t n, int64_t c, int64_t s, const float* scale,
-                    const float* mean, const float* variance_or_inv_std,
-                    float epsilon, int is_training, void* dx, float* dscale,
-                    float* doffset, bn_parallel_for_fn parallel_for,
-                    void* pf_ctx);
+int bn_cpu_backward(const bn_backward_args_t* args,
+                    bn_parallel_for_fn parallel_for, void* pf_ctx);
 
 /* ---- CUDA (pointers are device pointers; stream is a cudaStream_t) ------- */
 
@@ -154,19 +201,11 @@ int64_t bn_cuda_backward_workspace_bytes(int layout, int64_t n, int64_t c,
 
 /* As bn_cpu_forward / bn_cpu_backward; workspace holds at least the bytes
  * above (256-byte aligned). Launches are asynchronous on `stream`. */
-int bn_cuda_forward(const void* x, void* y, int dtype, int layout, int64_t n,
-                    int64_t c, int64_t s, const float* scale,
-                    const float* offset, const float* mean_in,
-                    const float* var_in, float epsilon,
-                    float exponential_avg_factor, int is_training,
-                    float* batch_mean, float* batch_var, float* saved_mean,
-                    float* saved_inv_std, void* workspace, void* stream);
+int bn_cuda_forward(const bn_forward_args_t* args, void* workspace,
+                    void* stream);
 
-int bn_cuda_backward(const void* dy, const void* x, int dtype, int layout,
-                     int64_t n, int64_t c, int64_t s, const float* scale,
-                     const float* mean, const float* variance_or_inv_std,
-                     float epsilon, int is_training, void* dx, float* dscale,
-                     float* doffset, void* workspace, void* stream);
+int bn_cuda_backward(const bn_backward_args_t* args, void* workspace,
+                     void* stream);
 
 #ifdef __cplusplus
 }  /* extern "C" */

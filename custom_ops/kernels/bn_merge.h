@@ -1,17 +1,12 @@
-// Chan et al.'s pairwise merge of (count, mean, M2) moments, for the CUDA
-// thread/warp/block reductions, and Bessel's correction, shared with the CPU
-// statistics (whose blocks share one shift and are merged by plain sums, see
+// Chan et al.'s pairwise merge of (count, mean, M2) moments, with which the
+// CUDA statistics merge their blocks' partial sums, and Bessel's correction,
+// shared with the CPU statistics (whose blocks are merged by plain sums, see
 // bn_cpu_stats.cc).
 #ifndef TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 #define TF_BN_COMPAT_KERNELS_BN_MERGE_H_
 
+#include "bn_host_device.h"
 #include "bn_isa.h"
-
-#if defined(__CUDACC__)
-#define BN_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define BN_HOST_DEVICE inline
-#endif
 
 BN_ISA_BEGIN
 
@@ -27,8 +22,8 @@ struct Moments {
 // Moments of `count` values from their shifted sums sum(x - K), sum((x-K)^2).
 // The shift keeps the subtraction below well conditioned.
 template <typename Acc>
-BN_HOST_DEVICE Moments<Acc> MomentsFromShiftedSums(Acc count, Acc sum,
-                                                   Acc sum_sq) {
+inline BN_HOST_DEVICE Moments<Acc> MomentsFromShiftedSums(Acc count, Acc sum,
+                                                          Acc sum_sq) {
   Moments<Acc> r;
   r.count = count;
   r.mean = count > Acc(0) ? sum / count : Acc(0);
@@ -41,8 +36,8 @@ BN_HOST_DEVICE Moments<Acc> MomentsFromShiftedSums(Acc count, Acc sum,
 
 // Chan's parallel update: moments of the union of a's and b's sets.
 template <typename Acc>
-BN_HOST_DEVICE Moments<Acc> MergeMoments(const Moments<Acc>& a,
-                                         const Moments<Acc>& b) {
+inline BN_HOST_DEVICE Moments<Acc> MergeMoments(const Moments<Acc>& a,
+                                                const Moments<Acc>& b) {
   if (b.count == Acc(0)) return a;
   if (a.count == Acc(0)) return b;
   Moments<Acc> r;
@@ -56,7 +51,7 @@ BN_HOST_DEVICE Moments<Acc> MergeMoments(const Moments<Acc>& a,
 
 // Bessel's correction as FusedBatchNormV3 reports it: m / max(m - 1, 1).
 template <typename Acc>
-BN_HOST_DEVICE Acc BesselFactor(Acc count) {
+inline BN_HOST_DEVICE Acc BesselFactor(Acc count) {
   return count / (count - Acc(1) > Acc(1) ? count - Acc(1) : Acc(1));
 }
 

@@ -23,40 +23,12 @@
 namespace tensorflow {
 namespace tf_bn_compat {
 
-// x viewed as (n, c, s) in a bn_layout_t.
-struct Geometry {
-  int layout = BN_LAYOUT_CHANNELS_LAST;
-  int64_t n = 0, c = 0, s = 0;
-};
-
-// Everything a device needs for the forward.
-struct ForwardArgs {
-  Geometry g;
-  int dtype;
-  const void* x;
-  void* y;
-  const float *scale, *offset, *mean_in, *var_in;
-  float epsilon, factor;
-  bool is_training;
-  float *batch_mean, *batch_var, *saved_mean, *saved_inv_std;
-};
-
-struct BackwardArgs {
-  Geometry g;
-  int dtype;
-  const void *dy, *x;
-  void* dx;
-  const float *scale, *mean, *variance_or_inv_std;
-  float epsilon;
-  bool is_training;
-  float *dscale, *doffset;
-};
-
-// Specialized per device; each returns a bn status code.
+// Specialized per device; each returns a bn status code. The arguments are
+// the kernels' own (bn_kernels.h), which every device takes as they are.
 template <typename Device>
 struct BnLauncher {
-  static int Forward(OpKernelContext* ctx, const ForwardArgs& a);
-  static int Backward(OpKernelContext* ctx, const BackwardArgs& a);
+  static int Forward(OpKernelContext* ctx, const bn_forward_args_t& a);
+  static int Backward(OpKernelContext* ctx, const bn_backward_args_t& a);
 };
 
 template <typename T> struct BnDtype;
@@ -83,11 +55,12 @@ class BnAttrs {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("is_training", &is_training_));
   }
 
-  // (n, c, s) of an x already checked to be 4-D or 5-D.
-  Geometry GeometryOf(const Tensor& x) const {
-    Geometry g;
+  // (n, c, s) of an x already checked to be 4-D or 5-D, of a bn_dtype_t.
+  bn_geometry_t GeometryOf(const Tensor& x, int dtype) const {
+    bn_geometry_t g{};
     const int rank = x.dims();
     const int channel_dim = layout_ == BN_LAYOUT_CHANNELS_LAST ? rank - 1 : 1;
+    g.dtype = dtype;
     g.layout = layout_;
     g.n = x.dim_size(0);
     g.c = x.dim_size(channel_dim);
@@ -161,8 +134,8 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
     OP_REQUIRES_OK(ctx, CheckOneDimensional(ctx->input(3), "estimated_mean"));
     OP_REQUIRES_OK(ctx,
                    CheckOneDimensional(ctx->input(4), "estimated_variance"));
-    ForwardArgs a{};
-    a.g = GeometryOf(x);
+    bn_forward_args_t a{};
+    a.g = GeometryOf(x, BnDtype<T>::value);
     const int64_t c = a.g.c;
     OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(1), "scale", c));
     OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(2), "offset", c));
@@ -181,7 +154,6 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
     for (int i = 0; i < 4; ++i) {
       OP_REQUIRES_OK(ctx, ctx->allocate_output(i + 1, TensorShape({c}), &out[i]));
     }
-    a.dtype = BnDtype<T>::value;
     a.x = x.data();
     a.y = y->data();
     a.scale = ctx->input(1).flat<float>().data();
@@ -189,7 +161,7 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
     a.mean_in = needs_running ? ctx->input(3).flat<float>().data() : nullptr;
     a.var_in = needs_running ? ctx->input(4).flat<float>().data() : nullptr;
     a.epsilon = epsilon_;
-    a.factor = factor_;
+    a.exponential_avg_factor = factor_;
     a.is_training = is_training_;
     a.batch_mean = out[0]->flat<float>().data();
     a.batch_var = out[1]->flat<float>().data();
@@ -221,8 +193,8 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
                     "x and y_backprop must have same shape, but x has shape ",
                     x.shape().DebugString(), " and y_backprop has shape ",
                     dy.shape().DebugString()));
-    BackwardArgs a{};
-    a.g = GeometryOf(x);
+    bn_backward_args_t a{};
+    a.g = GeometryOf(x, BnDtype<T>::value);
     const int64_t c = a.g.c;
     // TF names the saved statistics after FusedBatchNormGradV3's inputs.
     OP_REQUIRES_OK(ctx, CheckChannels(ctx->input(2), "scale", c));
@@ -232,7 +204,6 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({c}), &dscale));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({c}), &doffset));
-    a.dtype = BnDtype<T>::value;
     a.dy = dy.data();
     a.x = x.data();
     a.dx = dx->data();

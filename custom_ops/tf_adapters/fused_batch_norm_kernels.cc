@@ -25,21 +25,15 @@ thread::ThreadPool* Pool(OpKernelContext* ctx) {
 }  // namespace
 
 template <>
-int BnLauncher<CPUDevice>::Forward(OpKernelContext* ctx, const ForwardArgs& a) {
-  return bn_cpu_forward(a.x, a.y, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
-                        a.scale, a.offset, a.mean_in, a.var_in, a.epsilon,
-                        a.factor, a.is_training, a.batch_mean, a.batch_var,
-                        a.saved_mean, a.saved_inv_std, PoolParallelFor,
-                        Pool(ctx));
+int BnLauncher<CPUDevice>::Forward(OpKernelContext* ctx,
+                                   const bn_forward_args_t& a) {
+  return bn_cpu_forward(&a, PoolParallelFor, Pool(ctx));
 }
 
 template <>
 int BnLauncher<CPUDevice>::Backward(OpKernelContext* ctx,
-                                    const BackwardArgs& a) {
-  return bn_cpu_backward(a.dy, a.x, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
-                         a.scale, a.mean, a.variance_or_inv_std, a.epsilon,
-                         a.is_training, a.dx, a.dscale, a.doffset,
-                         PoolParallelFor, Pool(ctx));
+                                    const bn_backward_args_t& a) {
+  return bn_cpu_backward(&a, PoolParallelFor, Pool(ctx));
 }
 
 TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_CPU, CPUDevice, float);

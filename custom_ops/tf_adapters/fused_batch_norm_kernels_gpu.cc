@@ -28,7 +28,8 @@ absl::Status Workspace(OpKernelContext* ctx, int64_t bytes, Tensor* t) {
 }  // namespace
 
 template <>
-int BnLauncher<GPUDevice>::Forward(OpKernelContext* ctx, const ForwardArgs& a) {
+int BnLauncher<GPUDevice>::Forward(OpKernelContext* ctx,
+                                   const bn_forward_args_t& a) {
   Tensor workspace;
   const absl::Status st = Workspace(
       ctx, bn_cuda_forward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
@@ -37,16 +38,12 @@ int BnLauncher<GPUDevice>::Forward(OpKernelContext* ctx, const ForwardArgs& a) {
     ctx->SetStatus(st);
     return BN_OK;  // The status already carries the failure.
   }
-  return bn_cuda_forward(a.x, a.y, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
-                         a.scale, a.offset, a.mean_in, a.var_in, a.epsilon,
-                         a.factor, a.is_training, a.batch_mean, a.batch_var,
-                         a.saved_mean, a.saved_inv_std,
-                         workspace.flat<int8>().data(), Stream(ctx));
+  return bn_cuda_forward(&a, workspace.flat<int8>().data(), Stream(ctx));
 }
 
 template <>
 int BnLauncher<GPUDevice>::Backward(OpKernelContext* ctx,
-                                    const BackwardArgs& a) {
+                                    const bn_backward_args_t& a) {
   Tensor workspace;
   const absl::Status st = Workspace(
       ctx, bn_cuda_backward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
@@ -55,10 +52,7 @@ int BnLauncher<GPUDevice>::Backward(OpKernelContext* ctx,
     ctx->SetStatus(st);
     return BN_OK;
   }
-  return bn_cuda_backward(a.dy, a.x, a.dtype, a.g.layout, a.g.n, a.g.c, a.g.s,
-                          a.scale, a.mean, a.variance_or_inv_std, a.epsilon,
-                          a.is_training, a.dx, a.dscale, a.doffset,
-                          workspace.flat<int8>().data(), Stream(ctx));
+  return bn_cuda_backward(&a, workspace.flat<int8>().data(), Stream(ctx));
 }
 
 TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, float);

@@ -2,7 +2,9 @@
 
 `Kernels(lib, level)` calls the entry points of one instruction-set level
 (`bn_cpu_forward_avx2`, ...) or, with level None, the dispatching ones
-(`bn_cpu_forward`), on numpy arrays. Imports no TensorFlow, so that
+(`bn_cpu_forward`), on numpy arrays; `load_cuda` types the CUDA entry points
+of build/libbn_kernels_cuda.so (benchmarks/cuda_vs_torch.py calls them). The
+argument structs mirror bn_kernels.h's. Imports no TensorFlow, so that
 subprocesses using it start fast; bfloat16 arrays are ml_dtypes.bfloat16
 (TensorFlow's numpy bfloat16).
 """
@@ -30,18 +32,62 @@ FP = ctypes.POINTER(ctypes.c_float)
 
 _I64, _VP, _INT, _FLOAT = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_int,
                            ctypes.c_float)
+
+
+# The argument structs of bn_kernels.h. Pointers are void* here (the ABI of
+# any data pointer): numpy arrays pass `ptr(a)`, torch tensors `data_ptr()`.
+class Geometry(ctypes.Structure):
+  _fields_ = [("dtype", _INT), ("layout", _INT), ("n", _I64), ("c", _I64),
+              ("s", _I64)]
+
+
+class StatsArgs(ctypes.Structure):
+  _fields_ = [("g", Geometry), ("x", _VP), ("epsilon", _FLOAT),
+              ("mean", _VP), ("var_biased", _VP), ("var_unbiased", _VP),
+              ("inv_std", _VP)]
+
+
+class TransformArgs(ctypes.Structure):
+  _fields_ = [("g", Geometry), ("x", _VP), ("y", _VP), ("scale", _VP),
+              ("offset", _VP), ("mean", _VP), ("inv_std", _VP)]
+
+
+class ForwardArgs(ctypes.Structure):
+  _fields_ = [("g", Geometry), ("x", _VP), ("y", _VP), ("scale", _VP),
+              ("offset", _VP), ("mean_in", _VP), ("var_in", _VP),
+              ("epsilon", _FLOAT), ("exponential_avg_factor", _FLOAT),
+              ("is_training", _INT), ("batch_mean", _VP), ("batch_var", _VP),
+              ("saved_mean", _VP), ("saved_inv_std", _VP)]
+
+
+class BackwardArgs(ctypes.Structure):
+  _fields_ = [("g", Geometry), ("dy", _VP), ("x", _VP), ("dx", _VP),
+              ("scale", _VP), ("mean", _VP), ("variance_or_inv_std", _VP),
+              ("epsilon", _FLOAT), ("is_training", _INT), ("dscale", _VP),
+              ("doffset", _VP)]
+
+
 _ARGTYPES = {
-    "bn_cpu_stats": [_VP, _INT, _INT, _I64, _I64, _I64, _FLOAT, FP, FP, FP,
-                     FP, PARALLEL_FOR, _VP],
+    "bn_cpu_stats": [ctypes.POINTER(StatsArgs), PARALLEL_FOR, _VP],
     "bn_cpu_inv_std": [FP, _I64, _FLOAT, FP],
-    "bn_cpu_transform": [_VP, _VP, _INT, _INT, _I64, _I64, _I64, FP, FP, FP,
-                         FP, PARALLEL_FOR, _VP],
-    "bn_cpu_forward": [_VP, _VP, _INT, _INT, _I64, _I64, _I64, FP, FP, FP, FP,
-                       _FLOAT, _FLOAT, _INT, FP, FP, FP, FP, PARALLEL_FOR,
-                       _VP],
-    "bn_cpu_backward": [_VP, _VP, _INT, _INT, _I64, _I64, _I64, FP, FP, FP,
-                        _FLOAT, _INT, _VP, FP, FP, PARALLEL_FOR, _VP],
+    "bn_cpu_transform": [ctypes.POINTER(TransformArgs), PARALLEL_FOR, _VP],
+    "bn_cpu_forward": [ctypes.POINTER(ForwardArgs), PARALLEL_FOR, _VP],
+    "bn_cpu_backward": [ctypes.POINTER(BackwardArgs), PARALLEL_FOR, _VP],
 }
+
+
+def load_cuda(path):
+  """build/libbn_kernels_cuda.so with the CUDA entry points' types set."""
+  lib = ctypes.CDLL(path)
+  for name in ("forward", "backward"):
+    workspace_bytes = getattr(lib, "bn_cuda_%s_workspace_bytes" % name)
+    workspace_bytes.restype = _I64
+    workspace_bytes.argtypes = [_INT, _I64, _I64, _I64]
+  lib.bn_cuda_forward.argtypes = [ctypes.POINTER(ForwardArgs), _VP, _VP]
+  lib.bn_cuda_backward.argtypes = [ctypes.POINTER(BackwardArgs), _VP, _VP]
+  lib.bn_status_string.restype = ctypes.c_char_p
+  lib.bn_status_string.argtypes = [ctypes.c_int]
+  return lib
 
 
 def load(path=LIB_PATH):
@@ -63,6 +109,11 @@ def supported_levels(lib):
 
 def fp(a):
   return a.ctypes.data_as(FP) if a is not None else None
+
+
+def ptr(a):
+  """A numpy array's data address for a pointer field (None: NULL)."""
+  return a.ctypes.data if a is not None else None
 
 
 def serial():
@@ -117,8 +168,9 @@ def geometry(x, data_format):
   return layout, x.shape[0], c, x.size // max(x.shape[0] * c, 1)
 
 
-def _code(x):
-  return DTYPE_CODES[x.dtype.name]
+def shape_of(x, data_format):
+  """The Geometry of a numpy array in a data format."""
+  return Geometry(DTYPE_CODES[x.dtype.name], *geometry(x, data_format))
 
 
 class KernelError(Exception):
@@ -149,40 +201,39 @@ class Kernels:
 
   def stats(self, x, data_format, epsilon, pf=None):
     """(mean, var_biased, var_unbiased, inv_std)."""
-    layout, n, c, s = geometry(x, data_format)
-    out = [np.empty(c, np.float32) for _ in range(4)]
-    self._call("bn_cpu_stats", x.ctypes.data, _code(x), layout, n, c, s,
-               epsilon, *map(fp, out), pf or serial(), None)
+    g = shape_of(x, data_format)
+    out = [np.empty(g.c, np.float32) for _ in range(4)]
+    self._call("bn_cpu_stats", StatsArgs(g, ptr(x), epsilon, *map(ptr, out)),
+               pf or serial(), None)
     return out
 
   def transform(self, x, data_format, scale, offset, mean, inv_std, pf=None):
-    layout, n, c, s = geometry(x, data_format)
     y = self._empty_like(x)
-    self._call("bn_cpu_transform", x.ctypes.data, y.ctypes.data, _code(x),
-               layout, n, c, s, fp(scale), fp(offset), fp(mean), fp(inv_std),
-               pf or serial(), None)
+    args = TransformArgs(shape_of(x, data_format), ptr(x), ptr(y),
+                         *map(ptr, (scale, offset, mean, inv_std)))
+    self._call("bn_cpu_transform", args, pf or serial(), None)
     return y
 
   def forward(self, x, data_format, scale, offset, mean, var, epsilon,
               factor, is_training, pf=None):
     """(y, batch_mean, batch_var, saved_mean, saved_inv_std)."""
-    layout, n, c, s = geometry(x, data_format)
+    g = shape_of(x, data_format)
     y = self._empty_like(x)
-    out = [np.empty(c, np.float32) for _ in range(4)]
-    self._call("bn_cpu_forward", x.ctypes.data, y.ctypes.data, _code(x),
-               layout, n, c, s, fp(scale), fp(offset), fp(mean), fp(var),
-               epsilon, factor, int(is_training), *map(fp, out),
-               pf or serial(), None)
+    out = [np.empty(g.c, np.float32) for _ in range(4)]
+    args = ForwardArgs(g, ptr(x), ptr(y),
+                       *map(ptr, (scale, offset, mean, var)), epsilon, factor,
+                       int(is_training), *map(ptr, out))
+    self._call("bn_cpu_forward", args, pf or serial(), None)
     return [y] + out
 
   def backward(self, dy, x, data_format, scale, mean, var_or_inv_std,
                epsilon, is_training, pf=None):
     """(dx, dscale, doffset)."""
-    layout, n, c, s = geometry(x, data_format)
+    g = shape_of(x, data_format)
     dx = self._empty_like(x)
-    dscale, doffset = np.empty(c, np.float32), np.empty(c, np.float32)
-    self._call("bn_cpu_backward", dy.ctypes.data, x.ctypes.data, _code(x),
-               layout, n, c, s, fp(scale), fp(mean), fp(var_or_inv_std),
-               epsilon, int(is_training), dx.ctypes.data, fp(dscale),
-               fp(doffset), pf or serial(), None)
+    dscale, doffset = np.empty(g.c, np.float32), np.empty(g.c, np.float32)
+    args = BackwardArgs(g, ptr(dy), ptr(x), ptr(dx),
+                        *map(ptr, (scale, mean, var_or_inv_std)), epsilon,
+                        int(is_training), ptr(dscale), ptr(doffset))
+    self._call("bn_cpu_backward", args, pf or serial(), None)
     return [dx, dscale, doffset]

@@ -6,12 +6,13 @@ with status codes before touching any memory. With PyTorch and a CUDA device
 it runs benchmarks/cuda_vs_torch.py's comparison against cuDNN.
 """
 
-import ctypes
 import importlib.util
 import os
 import shutil
 
 import pytest
+
+import kernels_ctypes as kc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -36,15 +37,16 @@ def lib():
   if not NVCC_PRESENT:
     pytest.skip("nvcc is not installed: no CUDA library is built")
   assert os.path.exists(LIBRARY), "custom_ops/build.py did not build it"
-  return _comparison_module().load(LIBRARY)
+  return kc.load_cuda(LIBRARY)
 
 
 def _forward(lib, dtype=0, layout=0, n=2, c=3, s=4, epsilon=1e-3, factor=1.0,
              pointers=True):
-  dummy = ctypes.c_void_p(16) if pointers else None
-  return lib.bn_cuda_forward(dummy, dummy, dtype, layout, n, c, s, dummy,
-                             dummy, None, None, epsilon, factor, 1, dummy,
-                             dummy, dummy, dummy, dummy, None)
+  dummy = 16 if pointers else None
+  args = kc.ForwardArgs(kc.Geometry(dtype, layout, n, c, s), dummy, dummy,
+                        dummy, dummy, None, None, epsilon, factor, 1, dummy,
+                        dummy, dummy, dummy)
+  return lib.bn_cuda_forward(args, dummy, None)
 
 
 @pytest.mark.parametrize("kwargs,status", [
@@ -61,9 +63,11 @@ def test_forward_rejects_bad_arguments_before_any_launch(lib, kwargs, status):
 
 
 def test_backward_rejects_null_pointers(lib):
-  assert lib.bn_cuda_backward(None, None, 0, 0, 2, 3, 4, None, None, None,
-                              1e-3, 1, None, None, None, None,
-                              None) == BN_ERR_NULL_POINTER
+  args = kc.BackwardArgs(kc.Geometry(0, 0, 2, 3, 4), epsilon=1e-3,
+                         is_training=1)
+  assert lib.bn_cuda_backward(args, None, None) == BN_ERR_NULL_POINTER
+  assert lib.bn_cuda_forward(None, None, None) == BN_ERR_NULL_POINTER
+  assert lib.bn_cuda_backward(None, None, None) == BN_ERR_NULL_POINTER
 
 
 def test_workspace_sizes_grow_with_the_problem(lib):

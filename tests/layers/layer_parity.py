@@ -8,18 +8,19 @@ inputs and every trainable variable, and records what a user observes:
 values, variable names/shapes/dtypes, collections, losses, the layer's
 weight lists. `assert_match` compares two records.
 
-The reference is TF1's own layers: tf_keras' legacy layers on TF 2.16+
-(where `tf.compat.v1.layers` is gone), TF's `tf.compat.v1.layers` before.
+The reference is TF1's own layers (`parity.reference_module`): tf_keras'
+legacy layers on TF 2.16+ (where `tf.compat.v1.layers` is gone), TF's
+`tf.compat.v1.layers` before.
 """
-
-import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import parity
+
 SEED = 1234
-TF_VERSION = tuple(int(p) for p in tf.__version__.split(".")[:2])
+TF_VERSION = parity.TF_VERSION
 
 TOLERANCES = {
     # The same TF ops run in both graphs; only layouts may differ (e.g. a
@@ -35,28 +36,9 @@ KERNEL_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
                  tf.errors.NotFoundError)
 
 
-def reference():
-  """TF1's own layers: a namespace with the public names and aliases."""
-  if TF_VERSION >= (2, 16):
-    from tf_keras.src.engine import input_spec  # pylint: disable=g-import-not-at-top
-    from tf_keras.src.legacy_tf_layers import base, convolutional, core, normalization, pooling  # pylint: disable=g-import-not-at-top,g-multiple-import
-    names = {}
-    for module in (core, convolutional, pooling, normalization):
-      names.update({k: v for k, v in vars(module).items()
-                    if not k.startswith("_")})
-    names.update(Layer=base.Layer, InputSpec=input_spec.InputSpec,
-                 experimental=types.SimpleNamespace(
-        keras_style_scope=base.keras_style_scope,
-        set_keras_style=base.set_keras_style))
-    return types.SimpleNamespace(**names)
-  from tf_bn_compat import patch  # pylint: disable=g-import-not-at-top
-  assert not patch.is_patched(), "the reference must be TF's own layers"
-  return tf.compat.v1.layers
-
-
-def ours():
-  from tf_bn_compat import layers  # pylint: disable=g-import-not-at-top
-  return layers
+# TF1's own layers (see parity.py) and ours.
+reference = parity.reference_module
+ours = parity.ours_module
 
 
 def make_inputs(shapes, dtype, seed=SEED):
@@ -65,23 +47,13 @@ def make_inputs(shapes, dtype, seed=SEED):
           for shape in shapes]
 
 
-def _names(items):
-  return [getattr(item, "name", repr(item)) for item in items]
-
-
-def _collections(graph):
-  keys = sorted(k for k in graph.get_all_collection_keys()
-                if k not in ("cond_context", "while_context"))
-  return {k: _names(graph.get_collection(k)) for k in keys}
-
-
 def _layer_record(layer, placeholders):
   if layer is None:
     return {}
   return {
-      "layer_weights": _names(layer.weights),
-      "layer_trainable": _names(layer.trainable_weights),
-      "layer_non_trainable": _names(layer.non_trainable_weights),
+      "layer_weights": parity.names(layer.weights),
+      "layer_trainable": parity.names(layer.trainable_weights),
+      "layer_non_trainable": parity.names(layer.non_trainable_weights),
       "losses_for_none": len(layer.get_losses_for(None)),
       "losses_for_inputs": len(layer.get_losses_for(placeholders)),
       "num_losses": len(layer.losses),
@@ -132,8 +104,8 @@ def run(module, build, shapes, dtype="float32", values=None, gradients=True,
     record = {
         "variables": [(v.name, tuple(v.shape.as_list()),
                        v.dtype.base_dtype.name) for v in variables],
-        "trainable": _names(trainable),
-        "collections": _collections(graph),
+        "trainable": parity.names(trainable),
+        "collections": parity.collection_names(graph),
         "output_dtype": output.dtype.name,
         "output_shape": output.shape.as_list(),
     }

@@ -105,7 +105,7 @@ CASES = [
      lambda m: [l(_ph(s)) for l in [m.Conv2D(2, 3)]
                 for s in (X4, [None, 6, 6, 4])], "to have value 3"),
     ("conv_valid_too_small", lambda m: m.conv2d(_ph([None, 2, 2, 3]), 2, 3),
-     ""),
+     "Negative dimension size"),
     ("transpose_wrong_rank",
      lambda m: m.conv2d_transpose(_ph([None, 6, 6, 6, 3]), 2, 3),
      "expected ndim=4"),

@@ -342,7 +342,7 @@ ERRORS = [
         layer(x) for layer in [m.Dense(2)]
         for x in (tf.ones([2, 3]), tf.ones([2, 4]))], "axis -1"),
     ("batch_norm_axis", lambda m: m.BatchNormalization(axis=3)(
-        tf.ones([2, 3])), ""),
+        tf.ones([2, 3])), "axis 3 is out of range"),
 ]
 
 

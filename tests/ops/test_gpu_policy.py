@@ -23,15 +23,19 @@ def test_unverified_gpu_reason(capabilities, verified, expected):
     assert "TF_BN_COMPAT_BACKEND=custom" in reason
 
 
-def test_no_capability_is_verified_yet():
-  # Until a GPU run of benchmarks/cuda_vs_torch.py is recorded, none is.
-  assert not _gpu_policy.VERIFIED_COMPUTE_CAPABILITIES
+def test_verified_list_holds_compute_capabilities():
+  for capability in _gpu_policy.VERIFIED_COMPUTE_CAPABILITIES:
+    assert isinstance(capability, tuple) and len(capability) == 2, capability
+    assert all(isinstance(part, int) for part in capability), capability
 
 
 @pytest.fixture
 def fresh_gpu_state(monkeypatch):
-  monkeypatch.setitem(_library._state, "gpu_reason", None)
+  """The loader as at process start (the GPUs not checked yet), and after."""
   monkeypatch.delenv(_library.BACKEND_ENV, raising=False)
+  _library.STATE.reset()
+  yield
+  _library.STATE.reset()
 
 
 @pytest.mark.usefixtures("fresh_gpu_state")
@@ -53,3 +57,20 @@ def test_auto_backend_uses_our_op_without_gpu(monkeypatch):
   assert _library.load_library() is not None, _library.load_error()
   monkeypatch.setattr(_gpu_policy, "visible_gpu_capabilities", lambda: [])
   assert _library.backend() == "custom"
+
+
+@pytest.mark.usefixtures("fresh_gpu_state")
+@pytest.mark.parametrize("verified,expected", [
+    (frozenset({(9, 0)}), "custom"),
+    (frozenset({(8, 0), (9, 0)}), "custom"),
+    (frozenset({(8, 0)}), "tf"),
+    (frozenset(), "tf"),
+])
+def test_auto_backend_follows_the_verified_list(monkeypatch, verified,
+                                                expected):
+  """A GPU whose capability is listed runs our kernels; any other, TF's."""
+  assert _library.load_library() is not None, _library.load_error()
+  monkeypatch.setattr(_gpu_policy, "VERIFIED_COMPUTE_CAPABILITIES", verified)
+  monkeypatch.setattr(_gpu_policy, "visible_gpu_capabilities",
+                      lambda: [(9, 0)])
+  assert _library.backend() == expected

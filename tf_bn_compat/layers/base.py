@@ -53,6 +53,7 @@ import tensorflow as tf
 from tf_bn_compat.layers import arguments
 from tf_bn_compat.layers import execution_mode
 from tf_bn_compat.layers import input_spec as input_spec_lib
+from tf_bn_compat.layers import variable_owner
 
 _LAYER_NAME_UIDS = weakref.WeakKeyDictionary()
 _KERAS_STYLE = [False]
@@ -186,13 +187,6 @@ def _convert_input(value):
   if isinstance(value, (np.ndarray, float, int)):
     return tf.convert_to_tensor(value)
   return value
-
-
-def _tf1_style_store():
-  """The store of a running `track_tf1_style_variables` call, or None."""
-  # Imported here: `tf_bn_compat.migrate` itself imports this module.
-  from tf_bn_compat.migrate import variable_store  # pylint: disable=g-import-not-at-top
-  return variable_store.current()
 
 
 def _evaluate(loss):
@@ -484,9 +478,9 @@ class Layer(object):
       loss = tf.convert_to_tensor(loss)
       self._losses.append(entry or (loss, inputs is not None))
       added.append(loss)
-    store = _tf1_style_store()
-    if store is not None:
-      store.call_losses.extend(added)
+    owner = variable_owner.current()
+    if owner is not None:
+      owner.add_call_losses(added)
     self._publish_losses(added)
 
   # Variable scopes and weights.
@@ -620,16 +614,16 @@ class Layer(object):
                            use_resource, **options):
     """A variable of this layer alone, named in the current name scope.
 
-    Inside a method decorated with `track_tf1_style_variables`, the
-    decorated object's store makes it, so that the object owns it, named
-    `<variable scope>/<layer name>/<name>` (name scopes are uniquified
-    inside a `tf.function`'s graph; the variable scope and the layer's name
-    are the same in every call).
+    While a variable owner is current (`variable_owner`; inside a method
+    decorated with `track_tf1_style_variables`, the decorated object's
+    store), the owner makes it, named `<variable scope>/<layer name>/<name>`
+    (name scopes are uniquified inside a `tf.function`'s graph; the variable
+    scope and the layer's name are the same in every call).
     """
-    store = _tf1_style_store()
-    if store is not None:
+    owner = variable_owner.current()
+    if owner is not None:
       parts = (tf.compat.v1.get_variable_scope().name, self._name, name)
-      return store.get_variable("/".join(p for p in parts if p), shape, dtype,
+      return owner.get_variable("/".join(p for p in parts if p), shape, dtype,
                                 initializer, **options)
     if initializer is None:
       initializer = (tf.compat.v1.glorot_uniform_initializer()
@@ -645,9 +639,9 @@ class Layer(object):
   def _add_weight_regularization(self, name, variable, regularizer):
     """Makes `regularizer(variable)` one of the layer's losses.
 
-    Inside a method decorated with `track_tf1_style_variables`, a variable
-    of the decorated object's store is regularized by that object instead
-    (its losses compute the regularizer at each call).
+    A variable of the current variable owner (`variable_owner`) is
+    regularized by that owner instead (a decorated object's losses compute
+    the regularizer at each call).
 
     In a TF1 graph the loss is built once, in `REGULARIZATION_LOSSES` too.
     Executing eagerly or inside a `tf.function` the layer keeps a callable,
@@ -655,9 +649,9 @@ class Layer(object):
     (inside a `tf.function` the loss built now also goes to the function
     graph's `REGULARIZATION_LOSSES`).
     """
-    store = _tf1_style_store()
-    if store is not None and store.add_regularizer(variable, regularizer):
-      return  # The decorated object's losses hold it, at current values.
+    owner = variable_owner.current()
+    if owner is not None and owner.add_regularizer(variable, regularizer):
+      return  # The owner's losses hold it, at current values.
     mode = execution_mode.current()
     added = []
     for part in _partitions(variable):

@@ -20,16 +20,16 @@ import tensorflow as tf
 from tensorflow.python.ops import variable_scope as tf_variable_scope  # pylint: disable=g-direct-tensorflow-import
 
 from tf_bn_compat.layers import base
+from tf_bn_compat.layers import variable_owner
 from tf_bn_compat.migrate import owners
-from tf_bn_compat.migrate import variable_store
 
 
 @contextlib.contextmanager
 def _call_scope(store):
   """The variable scope, numbering and store of one decorated call."""
-  outermost = variable_store.current() is None
+  outermost = variable_owner.current() is None
   store.begin_call()
-  with variable_store.active(store), tf.compat.v1.variable_scope(
+  with variable_owner.owning(store), tf.compat.v1.variable_scope(
       tf.compat.v1.get_variable_scope(), custom_getter=store.custom_getter,
       auxiliary_name_scope=False):
     if not outermost:

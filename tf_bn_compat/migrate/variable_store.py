@@ -2,11 +2,13 @@
 
 A `VariableStore` belongs to one object (a `tf.Module` or a Keras 3 layer)
 and holds the variables TF1 code creates in that object's decorated methods,
-by their TF1 names (`block/dense/kernel`). While `active(store)` is entered,
-the store answers `tf.compat.v1.get_variable` through a custom getter on the
-root variable scope: a name seen for the first time creates a variable
-(through the owner's `creator`, so that the owner tracks it); a known name
-returns the same variable on every later call.
+by their TF1 names (`block/dense/kernel`). During a decorated call the store
+answers `tf.compat.v1.get_variable` through a custom getter on the root
+variable scope: a name seen for the first time creates a variable (through
+the owner's `creator`, so that the owner tracks it); a known name returns
+the same variable on every later call. The store is then also the layers'
+current variable owner (`tf_bn_compat.layers.variable_owner`): Keras-style
+layers get their variables from it and report their losses to it.
 
 TF2 runs variable scopes as `AUTO_REUSE` (a name is reused or created), and
 so does the store. Under `tf.function`, where TensorFlow reports an explicit
@@ -14,32 +16,11 @@ so does the store. Under `tf.function`, where TensorFlow reports an explicit
 no reuse at all.
 """
 
-import contextlib
 import inspect
-import threading
 
 import tensorflow as tf
 
-_ACTIVE = threading.local()
-
-
-def current():
-  """The innermost active store of this thread, or None."""
-  stack = getattr(_ACTIVE, "stack", None)
-  return stack[-1] if stack else None
-
-
-@contextlib.contextmanager
-def active(store):
-  """Makes `store` the current store for the duration of the block."""
-  stack = getattr(_ACTIVE, "stack", None)
-  if stack is None:
-    stack = _ACTIVE.stack = []
-  stack.append(store)
-  try:
-    yield store
-  finally:
-    stack.pop()
+from tf_bn_compat.layers import variable_owner
 
 
 def _trainable_value(trainable, synchronization):
@@ -83,7 +64,7 @@ def initial_value_fn(name, shape, dtype, initializer):
   return value.shape, lambda: value
 
 
-class VariableStore(object):
+class VariableStore(variable_owner.VariableOwner):
   """The TF1-named variables of one object's decorated methods.
 
   Args:
@@ -121,6 +102,10 @@ class VariableStore(object):
   def begin_call(self):
     """Starts one decorated call: its layers' losses start empty."""
     self.call_losses = []
+
+  def add_call_losses(self, losses):
+    """Keeps losses a layer added during the current decorated call."""
+    self.call_losses.extend(losses)
 
   def add_regularizer(self, variable, regularizer):
     """Registers `regularizer` (a callable) for one of the store's variables.

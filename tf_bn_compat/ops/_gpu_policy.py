@@ -26,18 +26,21 @@ def visible_gpu_capabilities():
   return capabilities
 
 
-def unverified_gpu_reason(capabilities, verified=VERIFIED_COMPUTE_CAPABILITIES):
+def unverified_gpu_reason(capabilities, verified=None):
   """Why the automatic backend must not use our CUDA kernels, or None.
 
   Args:
     capabilities: Compute capabilities of the visible GPUs, as from
       `visible_gpu_capabilities()`.
-    verified: The capabilities on which the CUDA kernels passed the check.
+    verified: The capabilities on which the CUDA kernels passed the check;
+      None reads `VERIFIED_COMPUTE_CAPABILITIES` now.
 
   Returns:
     None when every visible GPU is verified (or there is none), else a
     one-line explanation naming the unverified capabilities.
   """
+  if verified is None:
+    verified = VERIFIED_COMPUTE_CAPABILITIES
   unverified = sorted(set(tuple(c) for c in capabilities) - set(verified))
   if not unverified:
     return None

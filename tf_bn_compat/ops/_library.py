@@ -34,9 +34,45 @@ LIBRARY_NAME = "_tf_bn_compat_ops.so"
 _BACKENDS = ("custom", "tf", "auto")
 _NOT_BUILT = "%s=tf: the op is not built" % BACKEND_ENV
 
-_lock = threading.Lock()
-_state = {"loaded": False, "module": None, "error": None, "path": None,
-          "source": None, "notes": [], "gpu_reason": None}
+
+
+class _LoaderState(object):
+  """What this process found out: the library it loaded, and its GPUs.
+
+  Attributes:
+    lock: Serializes loading and the GPU check.
+    loaded: Whether loading was tried and decided (a skipped build under
+      TF_BN_COMPAT_BACKEND=tf decides nothing).
+    module: The loaded op module, or None.
+    error: Why no library loaded, or None.
+    path, source: The loaded library's path and how it was found ("env",
+      "package", "cache"), or None.
+    notes: Libraries passed over while resolving.
+    gpu_reason: Why the visible GPUs rule out our kernels ("" for none), or
+      None before the check.
+  """
+
+  def __init__(self):
+    self.lock = threading.Lock()
+    self.reset()
+
+  def reset(self):
+    """Forgets everything found out; the next call loads and checks anew.
+
+    For tests: the library TensorFlow loaded stays loaded (loading it again
+    returns the same ops).
+    """
+    with self.lock:
+      self.loaded = False
+      self.module = None
+      self.error = None
+      self.path = None
+      self.source = None
+      self.notes = []
+      self.gpu_reason = None
+
+
+STATE = _LoaderState()
 
 
 def packaged_library_path():
@@ -46,18 +82,18 @@ def packaged_library_path():
 
 def library_path():
   """Path of the op library this process loaded (or would try first)."""
-  return (_state["path"] or os.environ.get(LIBRARY_ENV) or
+  return (STATE.path or os.environ.get(LIBRARY_ENV) or
           packaged_library_path())
 
 
 def library_source():
   """How the loaded library was found: "env", "package", "cache" or None."""
-  return _state["source"]
+  return STATE.source
 
 
 def load_notes():
   """Libraries passed over while resolving (e.g. built for another TF)."""
-  return list(_state["notes"])
+  return list(STATE.notes)
 
 
 def _running_abi():
@@ -119,9 +155,12 @@ def _try_load():
   if error and notes:
     error += " (%s)" % "; ".join(notes)
   # Not building under TF_BN_COMPAT_BACKEND=tf decides nothing for later.
-  _state.update(loaded=error != _NOT_BUILT, module=module, error=error,
-                path=path if module else None,
-                source=source if module else None, notes=notes)
+  STATE.loaded = error != _NOT_BUILT
+  STATE.module = module
+  STATE.error = error
+  STATE.path = path if module else None
+  STATE.source = source if module else None
+  STATE.notes = notes
 
 
 def load_library():
@@ -131,19 +170,19 @@ def load_library():
     The module from `tf.load_op_library`, or None (after one warning) when no
     library fits or loads.
   """
-  with _lock:
-    if not _state["loaded"]:
+  with STATE.lock:
+    if not STATE.loaded:
       _try_load()
-      if _state["module"] is None and _requested_backend() != "tf":
+      if STATE.module is None and _requested_backend() != "tf":
         warnings.warn("tf_bn_compat: compiled op unavailable, using "
-                      "TensorFlow's FusedBatchNormV3: " + _state["error"],
+                      "TensorFlow's FusedBatchNormV3: " + STATE.error,
                       RuntimeWarning, stacklevel=2)
-    return _state["module"]
+    return STATE.module
 
 
 def load_error():
   """Why the library did not load (None when it loaded or was not tried)."""
-  return _state["error"]
+  return STATE.error
 
 
 def _requested_backend():
@@ -166,12 +205,12 @@ def backend():
   if requested == "tf":
     return "tf"
   if requested == "custom":
-    with _lock:
-      if not _state["loaded"]:
+    with STATE.lock:
+      if not STATE.loaded:
         _try_load()
-    if _state["module"] is None:
+    if STATE.module is None:
       raise RuntimeError("%s=custom but the compiled op library is "
-                         "unavailable: %s" % (BACKEND_ENV, _state["error"]))
+                         "unavailable: %s" % (BACKEND_ENV, STATE.error))
     return "custom"
   # The GPU check comes first: nothing is built for kernels we will not use.
   if unverified_gpu_reason() or load_library() is None:
@@ -184,11 +223,11 @@ def unverified_gpu_reason():
 
   Checks once per process and logs the reason once.
   """
-  with _lock:
-    if _state["gpu_reason"] is None:
+  with STATE.lock:
+    if STATE.gpu_reason is None:
       reason = _gpu_policy.unverified_gpu_reason(
           _gpu_policy.visible_gpu_capabilities())
-      _state["gpu_reason"] = reason or ""
+      STATE.gpu_reason = reason or ""
       if reason:
         tf.compat.v1.logging.warning("tf_bn_compat: " + reason)
-    return _state["gpu_reason"]
+    return STATE.gpu_reason

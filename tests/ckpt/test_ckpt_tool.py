@@ -24,8 +24,8 @@ from tf_bn_compat.ckpt import graph_source
 from tf_bn_compat.ckpt import inspect as inspect_lib
 from tf_bn_compat.ckpt import reader
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(ROOT, "tests")
+# ckpt_graphs, which the command line subprocesses import, lives here.
+HERE = os.path.dirname(os.path.abspath(__file__))
 SCOPES = ["model/batch_normalization", "model/batch_normalization_1",
           "model/batch_normalization_2"]
 
@@ -74,10 +74,11 @@ def _corrupt_copy(prefix, tmp_path, suffix, content):
 
 
 def _cli(*args):
-  env = package_env.child_env(PYTHONPATH=package_env.pythonpath(TESTS))
+  env = package_env.child_env(
+      PYTHONPATH=package_env.pythonpath(HERE, package_env.TESTS))
   return subprocess.run([sys.executable, "-m", "tf_bn_compat.ckpt"] +
                         list(args), capture_output=True, text=True, env=env,
-                        cwd=TESTS, timeout=120, check=False)
+                        cwd=HERE, timeout=120, check=False)
 
 
 def _error_lines(stderr):

@@ -27,7 +27,7 @@ from tf_bn_compat import layers
 from tf_bn_compat.ops import _library
 
 SHAPE = (16, 8, 8, 3)
-TESTS = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _net(x, bn, training):
@@ -129,7 +129,7 @@ def test_fresh_process_runs_both_exports(exported):
          if k not in ("PYTHONPATH", "TF_BN_COMPAT_OPS_LIBRARY")}
   env["TF_CPP_MIN_LOG_LEVEL"] = "3"
   run = subprocess.run(
-      [sys.executable, "-I", os.path.join(TESTS, "serving_check.py"),
+      [sys.executable, "-I", os.path.join(HERE, "serving_check.py"),
        exported["saved_model"], exported["frozen_pb"], exported["inputs"],
        out], cwd=str(exported["root"]), env=env, capture_output=True,
       text=True, timeout=120, check=False)
