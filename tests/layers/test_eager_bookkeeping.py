@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import layer_parity
-from tf_bn_compat.layers import base as ours_base
+from tf_bn_compat.layers import graph_utils
 from tf_bn_compat.ops import _library
 
 pytestmark = pytest.mark.eager_context  # See conftest.py.
@@ -375,7 +375,7 @@ def test_nothing_reaches_the_global_graph():
               tf.compat.v1.GraphKeys.GLOBAL_VARIABLES,
               tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES):
     assert not graph.get_collection(key), key
-  assert ours_base.depends_on(layer.losses[0], [tf.ones([1])]) is False
+  assert graph_utils.depends_on(layer.losses[0], [tf.ones([1])]) is False
 
 
 def test_keras_style_layers_eagerly():

@@ -3,18 +3,20 @@
 `Layer` is `tf.compat.v1.layers.Layer`, the base of every layer of this
 package, in TF1 graphs, executing eagerly and inside `tf.function`:
 
-* naming: an unnamed layer is called `dense`, `dense_1`, ... per graph; its
-  variable scope is opened with that base name as `default_name`, so TF's
-  variable-scope store numbers the scopes exactly as TF1 did (this is what
-  old checkpoints contain);
+* naming (`naming.py`): an unnamed layer is named `dense_1`, `dense_2`, ...
+  per graph; its variable scope is opened with the base name `dense` as
+  `default_name`, so TF's variable-scope store numbers the scopes exactly as
+  TF1 did (`dense`, `dense_1`, ...: what old checkpoints contain);
 * variables come from `tf.compat.v1.get_variable` inside the layer's scope,
   so `reuse`, `AUTO_REUSE`, custom getters, the scope's initializer and
   partitioner and the GLOBAL/TRAINABLE collections behave as with any TF1
   variable;
 * updates and losses are recorded per layer with whether they depend on the
   call's inputs (`get_updates_for` / `get_losses_for`) and are added to
-  `UPDATE_OPS` / `REGULARIZATION_LOSSES`; an `activity_regularizer` adds
-  `regularizer(output) / batch_size` at each call.
+  `UPDATE_OPS` / `REGULARIZATION_LOSSES` (`graph_utils.py`); an
+  `activity_regularizer` adds `regularizer(output) / batch_size` at each
+  call;
+* the compute and variable dtypes come from `dtype_policy.py`.
 
 Inside `keras_style_scope()` (or after `set_keras_style()`) layers manage
 their variables as Keras does instead: no variable scopes, each layer owns
@@ -44,149 +46,17 @@ layer object works as TF1's layers (tf_keras' legacy layers) do there (see
 import contextlib
 import functools
 import inspect
-import re
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
+from tf_bn_compat.layers import dtype_policy
 from tf_bn_compat.layers import execution_mode
+from tf_bn_compat.layers import graph_utils
 from tf_bn_compat.layers import input_spec as input_spec_lib
+from tf_bn_compat.layers import naming
 from tf_bn_compat.layers import variable_owner
-
-_LAYER_NAME_UIDS = weakref.WeakKeyDictionary()
-_KERAS_STYLE = [False]
-
-
-@contextlib.contextmanager
-def keras_style_scope():
-  """Layers created in this scope manage their variables as Keras does.
-
-  Such layers use no variable scopes: each instance creates its own
-  variables, named after its unique name scope. Passing `scope` or `reuse`
-  to them is a ValueError.
-
-  Yields:
-    Nothing; the style applies to layers constructed inside.
-  """
-  previous = _KERAS_STYLE[0]
-  _KERAS_STYLE[0] = True
-  try:
-    yield
-  finally:
-    _KERAS_STYLE[0] = previous
-
-
-def set_keras_style():
-  """Makes all layers created from now on Keras-style (cannot be undone)."""
-  _KERAS_STYLE[0] = True
-
-
-def _snake_case(name):
-  name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-  name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-  return "private" + name if name.startswith("_") else name
-
-
-def _unique_layer_name(base_name, zero_based=False):
-  """`base_name_1`, `base_name_2`, ... per graph, as TF1 named its layers.
-
-  TF1's layers numbered their names from 1 (a first unnamed `Dense` is
-  `dense_1`, while its variable scope is `dense`); Keras-v1 layers pass
-  `zero_based=True` (`dense`, `dense_1`, ...). Both count in one table per
-  graph, as TF1's did.
-  """
-  graph = tf.compat.v1.get_default_graph()
-  uids = _LAYER_NAME_UIDS.setdefault(graph, {})
-  count = uids.get(base_name, 0)
-  uids[base_name] = count + 1
-  if not zero_based:
-    count += 1
-  return base_name if count == 0 else "%s_%d" % (base_name, count)
-
-
-@contextlib.contextmanager
-def fresh_layer_names():
-  """Unnamed layers made inside are named from `dense`, `dense_1`, ... again.
-
-  The numbering of the current graph outside the block is left as it was.
-  """
-  graph = tf.compat.v1.get_default_graph()
-  saved = _LAYER_NAME_UIDS.get(graph)
-  _LAYER_NAME_UIDS[graph] = {}
-  try:
-    yield
-  finally:
-    if saved is None:
-      _LAYER_NAME_UIDS.pop(graph, None)
-    else:
-      _LAYER_NAME_UIDS[graph] = saved
-
-
-def add_to_collection(elements, key):
-  """Appends `elements` to graph collection `key`, skipping those present.
-
-  Executing eagerly there are no collections: nothing is added.
-  """
-  if not execution_mode.has_collections(execution_mode.current()):
-    return
-  collection = tf.compat.v1.get_collection_ref(key)
-  present = {id(e) for e in collection}
-  for element in elements:
-    if id(element) not in present:
-      collection.append(element)
-      present.add(id(element))
-
-
-def _is_symbolic(value):
-  return isinstance(value, (tf.Tensor, tf.Operation)) and (
-      isinstance(value, tf.Operation) or tf.is_symbolic_tensor(value))
-
-
-def depends_on(tensor_or_op, inputs):
-  """Returns True if `tensor_or_op` is reachable from any of `inputs`.
-
-  Eager tensors have no ops to walk: an eager `tensor_or_op` depends on no
-  input, and eager `inputs` are no sources.
-  """
-  if not _is_symbolic(tensor_or_op):
-    return False
-  op = getattr(tensor_or_op, "op", tensor_or_op)
-  sources = {t.op for t in inputs if isinstance(t, tf.Tensor) and
-             tf.is_symbolic_tensor(t)}
-  seen = set()
-  stack = [op]
-  while stack:
-    current = stack.pop()
-    if current in sources:
-      return True
-    if current in seen:
-      continue
-    seen.add(current)
-    stack.extend(t.op for t in current.inputs)
-    # A resource variable's read after an assignment is tied by a control edge.
-    stack.extend(current.control_inputs)
-  return False
-
-
-def _partitions(variable):
-  """The variables a partitioned variable is made of, else [variable]."""
-  if type(variable).__name__ == "PartitionedVariable":
-    return list(variable)
-  return [variable]
-
-
-def _contains(variables, variable):
-  """Identity membership; a partitioned variable by its first partition."""
-  first = _partitions(variable)[0]
-  return any(v is first for v in variables)
-
-
-def _convert_input(value):
-  if isinstance(value, (np.ndarray, float, int)):
-    return tf.convert_to_tensor(value)
-  return value
 
 
 def _evaluate(loss):
@@ -198,32 +68,6 @@ def regularization_loss(name, variable, regularizer):
   """`regularizer(variable)`, built in the name scope `<name>/Regularizer`."""
   with tf.compat.v1.name_scope(name + "/Regularizer"):
     return regularizer(variable)
-
-
-class _DtypePolicy(object):
-  """The compute and variable dtypes a layer's `dtype` argument names.
-
-  None infers both from the first input; "mixed_float16"/"mixed_bfloat16"
-  compute in half precision on float32 variables; an object with
-  `compute_dtype` and `variable_dtype` (a Keras policy) is read as such.
-  """
-
-  def __init__(self, dtype):
-    self.argument = dtype
-    if dtype is None:
-      self.compute, self.variable = None, None
-    elif isinstance(dtype, str) and dtype in ("mixed_float16",
-                                              "mixed_bfloat16"):
-      self.compute, self.variable = dtype[len("mixed_"):], "float32"
-    elif hasattr(dtype, "compute_dtype") and hasattr(dtype, "variable_dtype"):
-      self.compute = tf.as_dtype(dtype.compute_dtype).name
-      self.variable = tf.as_dtype(dtype.variable_dtype).name
-    else:
-      self.compute = self.variable = tf.as_dtype(dtype).name
-
-  def infer(self, dtype):
-    if self.compute is None:
-      self.compute = self.variable = tf.as_dtype(dtype).base_dtype.name
 
 
 class Layer(object):
@@ -258,7 +102,7 @@ class Layer(object):
     if kwargs:
       raise TypeError("Keyword argument(s) not understood: %s" %
                       ", ".join(sorted(kwargs)))
-    self._keras_style = _KERAS_STYLE[0]
+    self._keras_style = naming.keras_style_enabled()
     if self._keras_style and scope is not None:
       raise ValueError("scope argument not allowed when keras style layers "
                        "are enabled, but saw: {}".format(scope))
@@ -266,7 +110,7 @@ class Layer(object):
       raise ValueError("reuse argument not allowed when keras style layers "
                        "are enabled, but saw: {}".format(self._reuse))
     self._trainable = trainable
-    self._policy = _DtypePolicy(dtype)
+    self._policy = dtype_policy.DtypePolicy(dtype)
     self.activity_regularizer = arguments.get_callable(
         activity_regularizer, "activity_regularizer")
     self.built = False
@@ -281,12 +125,13 @@ class Layer(object):
     self._current_scope = None
     if isinstance(name, tf.compat.v1.VariableScope):
       self._base_name = name.name
-      self._name = _unique_layer_name(_snake_case(type(self).__name__))
+      self._name = naming.unique_layer_name(
+          naming.snake_case(type(self).__name__))
     elif name:
       self._base_name = self._name = name
     else:
-      self._base_name = _snake_case(type(self).__name__)
-      self._name = _unique_layer_name(self._base_name)
+      self._base_name = naming.snake_case(type(self).__name__)
+      self._name = naming.unique_layer_name(self._base_name)
     if scope:
       with tf.compat.v1.variable_scope(scope) as captured:
         self._scope = captured
@@ -422,8 +267,8 @@ class Layer(object):
       return [item for item, conditional in entries if not conditional]
     inputs = tf.nest.flatten(inputs)
     return [item for item, conditional in entries
-            if conditional and (not _is_symbolic(item) or
-                                depends_on(item, inputs))]
+            if conditional and (not graph_utils.is_symbolic(item) or
+                                graph_utils.depends_on(item, inputs))]
 
   def add_update(self, updates, inputs=None):
     """Records update ops (or tensors) of the layer, or runs them.
@@ -452,7 +297,8 @@ class Layer(object):
         continue  # It ran (eagerly) or runs with the function.
       for item in tf.nest.flatten(update):
         op = getattr(item, "op", item)
-        self._updates.append((op, depends_on(op, tf.nest.flatten(inputs))))
+        self._updates.append(
+            (op, graph_utils.depends_on(op, tf.nest.flatten(inputs))))
 
   def add_loss(self, losses, inputs=None):
     """Adds loss tensors to the layer and to `REGULARIZATION_LOSSES`.
@@ -577,11 +423,12 @@ class Layer(object):
     # A custom getter or a reused variable may override `trainable` (seen in
     # TF1 graphs only: eager variables are in no collection).
     if is_trainable and execution_mode.current() == execution_mode.GRAPH and (
-        not _contains(tf.compat.v1.trainable_variables(), variable)):
+        not graph_utils.contains(tf.compat.v1.trainable_variables(), variable)):
       is_trainable = False
     weights = (self._trainable_weights if is_trainable
                else self._non_trainable_weights)
-    weights.extend(_partitions(variable))  # A partitioned one by its parts.
+    # A partitioned variable by its parts.
+    weights.extend(graph_utils.partitions(variable))
     return variable
 
   def _variable_trainable(self, trainable):
@@ -593,7 +440,8 @@ class Layer(object):
 
   def _publish_losses(self, losses):
     """Adds losses of the layer to `REGULARIZATION_LOSSES`, as TF1 does."""
-    add_to_collection(losses, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
+    graph_utils.add_to_collection(
+        losses, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
 
   def _get_scoped_variable(self, name, shape, dtype, initializer,
                            use_resource, partitioner, **options):
@@ -608,7 +456,7 @@ class Layer(object):
         variable = tf.compat.v1.get_variable(
             name, shape=shape, dtype=dtype, initializer=initializer,
             use_resource=use_resource, partitioner=partitioner, **options)
-    return variable, not _contains(existing, variable)
+    return variable, not graph_utils.contains(existing, variable)
 
   def _make_keras_variable(self, name, shape, dtype, initializer,
                            use_resource, **options):
@@ -654,7 +502,7 @@ class Layer(object):
       return  # The owner's losses hold it, at current values.
     mode = execution_mode.current()
     added = []
-    for part in _partitions(variable):
+    for part in graph_utils.partitions(variable):
       compute = functools.partial(regularization_loss, name, part,
                                   regularizer)
       loss = compute()
@@ -745,7 +593,7 @@ class Layer(object):
     if self._keras_style and scope is not None:
       raise ValueError("scope argument not allowed when keras style layers "
                        "are enabled, but saw: {}".format(scope))
-    inputs = tf.nest.map_structure(_convert_input, inputs)
+    inputs = tf.nest.map_structure(graph_utils.convert_input, inputs)
     if mode != execution_mode.GRAPH:
       # As Keras: a call's losses replace those of the previous call.
       self._losses = [(loss, conditional) for loss, conditional in self._losses
@@ -768,7 +616,8 @@ class Layer(object):
       finally:
         self._call_inputs = []
     if not self._keras_style and execution_mode.records_updates(mode):
-      add_to_collection(self.updates, tf.compat.v1.GraphKeys.UPDATE_OPS)
+      graph_utils.add_to_collection(self.updates,
+                                    tf.compat.v1.GraphKeys.UPDATE_OPS)
     return outputs
 
   def _regularize_activity(self, inputs, outputs):

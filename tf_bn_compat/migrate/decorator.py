@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow.python.ops import variable_scope as tf_variable_scope  # pylint: disable=g-direct-tensorflow-import
 
 from tf_bn_compat.layers import base
+from tf_bn_compat.layers import naming
 from tf_bn_compat.layers import variable_owner
 from tf_bn_compat.migrate import owners
 
@@ -39,7 +40,7 @@ def _call_scope(store):
     # them: zeroing them here numbers this call's scopes from the start
     # without touching the numbering outside. TF has no public call for it.
     tf_variable_scope.get_variable_scope_store().close_variable_subscopes(None)
-    with base.fresh_layer_names():
+    with naming.fresh_layer_names():
       yield
 
 

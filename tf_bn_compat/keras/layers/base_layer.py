@@ -34,6 +34,7 @@ its Keras-style mode, with the naming and bookkeeping of TF1's Keras.
 import tensorflow as tf
 
 from tf_bn_compat.layers import base
+from tf_bn_compat.layers import naming
 
 
 class Layer(base.Layer):
@@ -56,9 +57,8 @@ class Layer(base.Layer):
       if key in kwargs:
         raise TypeError("Keyword argument not understood: %s" % key)
     if not name:
-      # pylint: disable-next=protected-access
-      name = base._unique_layer_name(base._snake_case(type(self).__name__),
-                                     zero_based=True)
+      name = naming.unique_layer_name(naming.snake_case(type(self).__name__),
+                                      zero_based=True)
     if dtype is None and tf.__internal__.tf2.enabled():
       dtype = "float32"
     super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
