@@ -18,8 +18,9 @@ package, in TF1 graphs, executing eagerly and inside `tf.function`:
   call;
 * the compute and variable dtypes come from `dtype_policy.py`.
 
-Inside `keras_style_scope()` (or after `set_keras_style()`) layers manage
-their variables as Keras does instead: no variable scopes, each layer owns
+Where the variables live is the layer's weight style (`weight_styles.py`),
+chosen once at construction. Inside `keras_style_scope()` (or after
+`set_keras_style()`) layers manage their variables as Keras does instead: no variable scopes, each layer owns
 its variables (named after the layer's unique name scope), `scope` and
 `reuse` are refused, and updates stay out of `UPDATE_OPS`.
 
@@ -43,7 +44,6 @@ layer object works as TF1's layers (tf_keras' legacy layers) do there (see
   `REGULARIZATION_LOSSES`, as TF1's layers do there).
 """
 
-import contextlib
 import functools
 import inspect
 
@@ -57,6 +57,7 @@ from tf_bn_compat.layers import graph_utils
 from tf_bn_compat.layers import input_spec as input_spec_lib
 from tf_bn_compat.layers import naming
 from tf_bn_compat.layers import variable_owner
+from tf_bn_compat.layers import weight_styles
 
 
 def _evaluate(loss):
@@ -94,21 +95,18 @@ class Layer(object):
     ValueError: for `_scope` or `_reuse` under `keras_style_scope()`.
   """
 
+  # Keras-v1 layers are Keras-style whether or not `keras_style_scope()`
+  # is active.
+  _always_keras_style = False
+
   def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
     scope = kwargs.pop("_scope", None)
-    self._reuse = kwargs.pop("_reuse", None)
+    reuse = kwargs.pop("_reuse", None)
     activity_regularizer = kwargs.pop("activity_regularizer", None)
     kwargs.pop("autocast", None)
     if kwargs:
       raise TypeError("Keyword argument(s) not understood: %s" %
                       ", ".join(sorted(kwargs)))
-    self._keras_style = naming.keras_style_enabled()
-    if self._keras_style and scope is not None:
-      raise ValueError("scope argument not allowed when keras style layers "
-                       "are enabled, but saw: {}".format(scope))
-    if self._keras_style and self._reuse is not None:
-      raise ValueError("reuse argument not allowed when keras style layers "
-                       "are enabled, but saw: {}".format(self._reuse))
     self._trainable = trainable
     self._policy = dtype_policy.DtypePolicy(dtype)
     self.activity_regularizer = arguments.get_callable(
@@ -121,20 +119,19 @@ class Layer(object):
     self._losses = []
     self._weight_losses = []
     self._call_inputs = []
-    self._scope = None
-    self._current_scope = None
     if isinstance(name, tf.compat.v1.VariableScope):
-      self._base_name = name.name
+      base_name = name.name
       self._name = naming.unique_layer_name(
           naming.snake_case(type(self).__name__))
     elif name:
-      self._base_name = self._name = name
+      base_name = self._name = name
     else:
-      self._base_name = naming.snake_case(type(self).__name__)
-      self._name = naming.unique_layer_name(self._base_name)
-    if scope:
-      with tf.compat.v1.variable_scope(scope) as captured:
-        self._scope = captured
+      base_name = naming.snake_case(type(self).__name__)
+      self._name = naming.unique_layer_name(base_name)
+    if self._always_keras_style or naming.keras_style_enabled():
+      self._style = weight_styles.KerasStyle(self._name, scope, reuse)
+    else:
+      self._style = weight_styles.VariableScopeStyle(base_name, scope, reuse)
 
   # Properties users read on TF1 layers.
 
@@ -162,12 +159,12 @@ class Layer(object):
 
   @property
   def scope_name(self):
-    if not self._scope:
+    if not self._style.scope:
       raise ValueError(
           "Layer %r has no scope name yet: its variable scope is chosen on "
           "its first call. Call the layer before reading `scope_name`." %
           self._name)
-    return self._scope.name
+    return self._style.scope.name
 
   @property
   def graph(self):
@@ -331,30 +328,9 @@ class Layer(object):
 
   # Variable scopes and weights.
 
-  def _set_scope(self, scope=None):
-    if self._scope is not None:
-      return
-    if self._reuse:
-      with tf.compat.v1.variable_scope(
-          scope if scope is not None else self._base_name) as captured:
-        self._scope = captured
-    else:
-      with tf.compat.v1.variable_scope(
-          scope, default_name=self._base_name) as captured:
-        self._scope = captured
-
-  @contextlib.contextmanager
   def _without_partitioner(self):
     """Variables added inside are not partitioned by the layer's scope."""
-    scope = self._scope
-    saved = scope.partitioner if scope is not None else None
-    if saved is not None:
-      scope.set_partitioner(None)
-    try:
-      yield
-    finally:
-      if saved is not None:
-        scope.set_partitioner(saved)
+    return self._style.without_partitioner()
 
   def add_weight(self, name, shape, dtype=None, initializer=None,
                  regularizer=None, trainable=None, constraint=None,
@@ -407,19 +383,12 @@ class Layer(object):
     is_trainable = self._variable_trainable(trainable)
     options = dict(trainable=is_trainable, constraint=constraint,
                    synchronization=synchronization, aggregation=aggregation)
-    if self._keras_style:
-      variable = self._make_keras_variable(name, shape, dtype, initializer,
-                                           use_resource, **options)
-      is_new = True
-    else:
-      variable, is_new = self._get_scoped_variable(
-          name, shape, dtype, initializer, use_resource, partitioner,
-          **options)
+    variable, is_new = self._style.make_variable(
+        self, name, shape, dtype, initializer, use_resource, partitioner,
+        **options)
     if regularizer is not None and is_new:
-      # Keras style names the loss after the variable's full name.
-      self._add_weight_regularization(
-          variable.name.rsplit(":", 1)[0] if self._keras_style else name,
-          variable, regularizer)
+      self._add_weight_regularization(self._style.loss_name(name, variable),
+                                      variable, regularizer)
     # A custom getter or a reused variable may override `trainable` (seen in
     # TF1 graphs only: eager variables are in no collection).
     if is_trainable and execution_mode.current() == execution_mode.GRAPH and (
@@ -442,47 +411,6 @@ class Layer(object):
     """Adds losses of the layer to `REGULARIZATION_LOSSES`, as TF1 does."""
     graph_utils.add_to_collection(
         losses, tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
-
-  def _get_scoped_variable(self, name, shape, dtype, initializer,
-                           use_resource, partitioner, **options):
-    """`get_variable` in the layer's scope; returns (variable, is_new)."""
-    existing = tf.compat.v1.global_variables()
-    self._set_scope(None)
-    reuse = self.built or self._reuse
-    with tf.compat.v1.variable_scope(
-        self._scope, reuse=reuse, auxiliary_name_scope=False) as scope:
-      self._current_scope = scope
-      with tf.compat.v1.name_scope(scope.original_name_scope):
-        variable = tf.compat.v1.get_variable(
-            name, shape=shape, dtype=dtype, initializer=initializer,
-            use_resource=use_resource, partitioner=partitioner, **options)
-    return variable, not graph_utils.contains(existing, variable)
-
-  def _make_keras_variable(self, name, shape, dtype, initializer,
-                           use_resource, **options):
-    """A variable of this layer alone, named in the current name scope.
-
-    While a variable owner is current (`variable_owner`; inside a method
-    decorated with `track_tf1_style_variables`, the decorated object's
-    store), the owner makes it, named `<variable scope>/<layer name>/<name>`
-    (name scopes are uniquified inside a `tf.function`'s graph; the variable
-    scope and the layer's name are the same in every call).
-    """
-    owner = variable_owner.current()
-    if owner is not None:
-      parts = (tf.compat.v1.get_variable_scope().name, self._name, name)
-      return owner.get_variable("/".join(p for p in parts if p), shape, dtype,
-                                initializer, **options)
-    if initializer is None:
-      initializer = (tf.compat.v1.glorot_uniform_initializer()
-                     if dtype.is_floating else tf.compat.v1.zeros_initializer())
-    if inspect.isclass(initializer):
-      initializer = initializer()
-    return tf.compat.v1.Variable(
-        functools.partial(initializer, shape, dtype=dtype), name=name,
-        dtype=dtype, shape=tf.TensorShape(shape),
-        use_resource=True if use_resource is None else use_resource,
-        **options)
 
   def _add_weight_regularization(self, name, variable, regularizer):
     """Makes `regularizer(variable)` one of the layer's losses.
@@ -542,21 +470,6 @@ class Layer(object):
         "Layer %s does not implement `compute_output_shape`." %
         type(self).__name__)
 
-  @contextlib.contextmanager
-  def _call_context(self, scope):
-    """Enters the layer's variable and name scope for one call."""
-    if self._keras_style:
-      with tf.compat.v1.name_scope(self._name):
-        yield None
-      return
-    self._set_scope(scope)
-    reuse = True if self.built else self._reuse
-    with tf.compat.v1.variable_scope(
-        self._scope, reuse=reuse, auxiliary_name_scope=False) as var_scope:
-      self._current_scope = var_scope
-      with tf.compat.v1.name_scope(var_scope.original_name_scope):
-        yield var_scope
-
   def _accepts_call_argument(self, name):
     try:
       return name in inspect.signature(self.call).parameters
@@ -590,15 +503,12 @@ class Layer(object):
     """
     scope = kwargs.pop("scope", None)
     mode = execution_mode.current()
-    if self._keras_style and scope is not None:
-      raise ValueError("scope argument not allowed when keras style layers "
-                       "are enabled, but saw: {}".format(scope))
     inputs = tf.nest.map_structure(graph_utils.convert_input, inputs)
     if mode != execution_mode.GRAPH:
       # As Keras: a call's losses replace those of the previous call.
       self._losses = [(loss, conditional) for loss, conditional in self._losses
                       if callable(loss)]
-    with self._call_context(scope) as var_scope:
+    with self._style.call_scopes(scope, self.built) as var_scope:
       input_spec_lib.assert_input_compatibility(self.input_spec, inputs,
                                                 self._name)
       flat_inputs = tf.nest.flatten(inputs)
@@ -615,7 +525,7 @@ class Layer(object):
         self._regularize_activity(inputs, outputs)
       finally:
         self._call_inputs = []
-    if not self._keras_style and execution_mode.records_updates(mode):
+    if self._style.publishes_updates and execution_mode.records_updates(mode):
       graph_utils.add_to_collection(self.updates,
                                     tf.compat.v1.GraphKeys.UPDATE_OPS)
     return outputs

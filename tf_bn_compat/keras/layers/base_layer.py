@@ -52,6 +52,8 @@ class Layer(base.Layer):
     TypeError: for an unknown keyword argument.
   """
 
+  _always_keras_style = True
+
   def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
     for key in ("_scope", "_reuse"):
       if key in kwargs:
@@ -62,7 +64,6 @@ class Layer(base.Layer):
     if dtype is None and tf.__internal__.tf2.enabled():
       dtype = "float32"
     super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
-    self._keras_style = True
 
   def _variable_trainable(self, trainable):
     return bool(trainable)
