@@ -65,7 +65,8 @@ def make_model_fn(est, update_ops=True, learning_rate=0.1, nan_after=None):
         "mean_probability": tf.compat.v1.metrics.mean(probabilities[:, 1]),
     }
     if mode == est.ModeKeys.EVAL:
-      return est.EstimatorSpec(mode, loss=loss, eval_metric_ops=metrics)
+      return est.EstimatorSpec(mode, loss=loss, predictions=predictions,
+                               eval_metric_ops=metrics)
     optimizer = tf.compat.v1.train.GradientDescentOptimizer(learning_rate)
     step = tf.compat.v1.train.get_global_step()
     if update_ops:
