@@ -126,12 +126,11 @@ class SupervisedInputReceiver(
   """Features, labels and their inputs, for exporting TRAIN/EVAL graphs."""
 
   def __new__(cls, features, labels, receiver_tensors):
+    # Features and labels are checked, and kept as given (raw or dicts).
+    wrap_and_check_input_tensors(features, "feature", allow_int_keys=True)
+    wrap_and_check_input_tensors(labels, "label", allow_int_keys=True)
     return super(SupervisedInputReceiver, cls).__new__(
-        cls,
-        features=wrap_and_check_input_tensors(features, "feature",
-                                              allow_int_keys=True),
-        labels=wrap_and_check_input_tensors(labels, "label",
-                                            allow_int_keys=True),
+        cls, features=features, labels=labels,
         receiver_tensors=wrap_and_check_input_tensors(receiver_tensors,
                                                       "receiver_tensor"))
 
