@@ -8,6 +8,8 @@ path, whose inference graph has only stock TensorFlow ops (the exported
 SavedModel serves without this package).
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -119,7 +121,8 @@ def run_config(est, **kwargs):
 def event_scalars(directory):
   """{tag: {step: value}} of the scalar summaries in a directory's events."""
   scalars = {}
-  for path in tf.io.gfile.glob(directory + "/events.out.tfevents.*"):
+  for path in tf.io.gfile.glob(os.path.join(directory,
+                                           "events.out.tfevents.*")):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         if value.HasField("simple_value"):

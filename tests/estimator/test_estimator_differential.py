@@ -1,0 +1,128 @@
+"""Ours vs TensorFlow 2.15's native `tf.estimator`, in the same process.
+
+The same model_fn (written against either module), input_fns and seeds must
+give the same checkpoints (names and values), evaluation results,
+predictions, summaries and exported SignatureDefs. Runs where TensorFlow has
+its own Estimator (the 2.15 leg); skipped elsewhere.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import estimator_models as models
+from tf_bn_compat import estimator as ours
+
+
+def _native_module():
+  native = getattr(tf, "estimator", None)
+  if native is None or native is ours or not hasattr(native, "Estimator"):
+    return None
+  return native
+
+
+native_est = _native_module()
+pytestmark = pytest.mark.skipif(
+    native_est is None,
+    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+
+STEPS = 8
+
+
+def _run(est, model_dir):
+  """Trains, evaluates, predicts and exports with module `est`."""
+  (x, y), (ex, ey) = models.make_data(64, seed=0), models.make_data(40, 1)
+  estimator = est.Estimator(models.make_model_fn(est), model_dir=model_dir,
+                            config=models.run_config(est),
+                            params={"unused": 1})
+  estimator.train(models.train_input_fn(x, y), steps=STEPS)
+  results = {
+      "model_dir": model_dir,
+      "names": sorted(estimator.get_variable_names()),
+      "evaluation": estimator.evaluate(models.eval_input_fn(ex, ey)),
+      "evaluation_2_steps": estimator.evaluate(
+          models.eval_input_fn(ex, ey, batch_size=8), steps=2, name="short"),
+      "predictions": list(estimator.predict(models.predict_input_fn(ex))),
+      "export_dir": estimator.export_saved_model(
+          os.path.join(model_dir, "export"),
+          models.serving_input_receiver_fn(est)),
+      "checkpoints": tf.train.get_checkpoint_state(
+          model_dir).all_model_checkpoint_paths,
+  }
+  results["values"] = {n: estimator.get_variable_value(n)
+                       for n in results["names"]}
+  return results
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+  return (_run(ours, str(tmp_path_factory.mktemp("ours"))),
+          _run(native_est, str(tmp_path_factory.mktemp("native"))))
+
+
+def test_same_checkpoints(both):
+  mine, native = both
+  assert mine["names"] == native["names"]
+  assert [os.path.basename(p) for p in mine["checkpoints"]] == [
+      os.path.basename(p) for p in native["checkpoints"]]
+  for name in native["names"]:
+    np.testing.assert_array_equal(mine["values"][name],
+                                  native["values"][name], err_msg=name)
+
+
+@pytest.mark.parametrize("key", ["evaluation", "evaluation_2_steps"])
+def test_same_evaluation(both, key):
+  mine, native = both
+  assert sorted(mine[key]) == sorted(native[key])
+  for name, value in native[key].items():
+    assert type(mine[key][name]) is type(value), name
+    np.testing.assert_allclose(mine[key][name], value, rtol=1e-6,
+                               err_msg=name)
+
+
+def test_same_predictions(both):
+  mine, native = both
+  assert len(mine["predictions"]) == len(native["predictions"]) == 40
+  for a, b in zip(mine["predictions"], native["predictions"]):
+    assert sorted(a) == sorted(b)
+    for key in b:
+      np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
+
+
+def _signatures(export_dir):
+  with tf.Graph().as_default():
+    with tf.compat.v1.Session() as sess:
+      meta = tf.compat.v1.saved_model.loader.load(
+          sess, [tf.saved_model.SERVING], export_dir)
+  described = {}
+  for name, signature in meta.signature_def.items():
+    describe = lambda infos: {k: (v.dtype, str(v.tensor_shape))
+                              for k, v in infos.items()}
+    described[name] = (signature.method_name, describe(signature.inputs),
+                       describe(signature.outputs))
+  return described
+
+
+def test_same_signature_defs(both):
+  mine, native = both
+  assert _signatures(mine["export_dir"]) == _signatures(native["export_dir"])
+  assert sorted(os.listdir(mine["export_dir"])) == sorted(
+      os.listdir(native["export_dir"]))
+
+
+def _summary_tags(directory):
+  return sorted(models.event_scalars(directory))
+
+
+@pytest.mark.parametrize("subdir", ["", "eval", "eval_short"])
+def test_same_summaries_and_files(both, subdir):
+  mine, native = both
+  mine_dir = os.path.join(mine["model_dir"], subdir)
+  native_dir = os.path.join(native["model_dir"], subdir)
+  assert _summary_tags(native_dir)
+  assert _summary_tags(mine_dir) == _summary_tags(native_dir)
+  files = lambda d: sorted(f for f in os.listdir(d)
+                           if not f.startswith("events"))
+  assert files(mine_dir) == files(native_dir)
