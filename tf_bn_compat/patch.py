@@ -36,7 +36,8 @@ other names of `tf.compat.v1.keras.utils` stay Keras'.
 `tf_bn_compat.estimator` where TensorFlow has none (TF 2.15 keeps its own):
 the `estimator` attribute of `tensorflow` and of every `compat.v1`/`compat.v2`
 module, and the `sys.modules` entries `tensorflow.estimator`,
-`*compat.v1.estimator` (and their `export`, `inputs` submodules), so that
+`*compat.v1.estimator` (and their `export`, `inputs`, `experimental`
+submodules), so that
 `import tensorflow.compat.v1.estimator` and `from tensorflow.compat.v1 import
 estimator` work too.
 
@@ -319,14 +320,14 @@ def _patch_loaded_modules():
 _API_ROOT = r"tensorflow(?:\._api\.v2|\.compat\.v[12])*"
 _ESTIMATOR_PARENT = re.compile(r"^%s$" % _API_ROOT)
 _ESTIMATOR_ENTRY = re.compile(
-    r"^%s\.estimator(?:\.(export|inputs))?$" % _API_ROOT)
+    r"^%s\.estimator(?:\.(export|inputs|experimental))?$" % _API_ROOT)
 
 
 def _estimator_modules():
-  """{None: tf_bn_compat.estimator, "export": ..., "inputs": ...}."""
+  """{None: tf_bn_compat.estimator, "export": ..., "inputs": ..., ...}."""
   from tf_bn_compat import estimator  # pylint: disable=g-import-not-at-top
   return {None: estimator, "export": estimator.export,
-          "inputs": estimator.inputs}
+          "inputs": estimator.inputs, "experimental": estimator.experimental}
 
 
 def _tf_has_estimator():

@@ -11,6 +11,7 @@ SavedModels are the ones TF's Estimator writes, so either reads the other's.
 `tf.compat.v1.estimator` where TensorFlow has none.
 """
 
+from tf_bn_compat.estimator import experimental
 from tf_bn_compat.estimator import export
 from tf_bn_compat.estimator import inputs
 from tf_bn_compat.estimator.estimator import add_metrics
@@ -46,5 +47,5 @@ __all__ = [
     "SessionRunArgs", "SessionRunContext", "SessionRunHook",
     "SessionRunValues", "StepCounterHook", "StopAtStepHook",
     "SummarySaverHook", "VocabInfo", "WarmStartSettings", "add_metrics",
-    "export", "inputs",
+    "experimental", "export", "inputs",
 ]

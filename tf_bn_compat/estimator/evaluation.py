@@ -7,6 +7,7 @@ run the update ops in a `MonitoredSession` restored from the checkpoint,
 read the values once at the end, write them to `eval[_name]/`.
 """
 
+import collections
 import time
 
 import numpy as np
@@ -169,6 +170,54 @@ def write_results(output_dir, results, global_step, checkpoint_path):
   writer.flush()
 
 
+class EvalGraph(collections.namedtuple(
+    "EvalGraph", ["scaffold", "update", "values", "hooks"])):
+  """An evaluation graph: its scaffold, update op, metric values and hooks."""
+
+
+def build_graph(estimator, input_fn, steps, hooks, checkpoint_path,
+                global_step):
+  """Builds the evaluation graph in the default graph.
+
+  Args:
+    estimator: The Estimator.
+    input_fn: Its evaluation input_fn.
+    steps: Number of batches, or None for the whole input.
+    hooks: The caller's hooks (checked).
+    checkpoint_path: The checkpoint to evaluate; without one the variables
+      are initialized (warm-started if the Estimator says so).
+    global_step: The graph's global step variable.
+
+  Returns:
+    An `EvalGraph`.
+  """
+  config = estimator.config
+  features, labels, input_hooks = input_pipeline.features_and_labels(
+      estimator.call_input_fn(input_fn, ModeKeys.EVAL))
+  spec = estimator.call_model_fn(features, labels, ModeKeys.EVAL, config)
+  if not checkpoint_path and estimator.warm_start_settings:
+    warm_starting.warm_start(estimator.warm_start_settings)
+  update, values = _metric_ops(spec, global_step)
+  eval_step = _eval_step()
+  scaffold = _scaffold(spec)
+  with tf.control_dependencies([update]):
+    update = tf.compat.v1.assign_add(eval_step, 1, use_locking=True)
+  all_hooks = list(input_hooks) + list(hooks)
+  if steps is not None:
+    all_hooks.append(StopAfterNEvalsHook(steps, tf.identity(update)))
+  all_hooks.extend(spec.evaluation_hooks)
+  return EvalGraph(scaffold, update, values, all_hooks)
+
+
+def run_and_write(estimator, graph, checkpoint_path, name):
+  """Runs an `EvalGraph`, writes its results to `eval[_name]/`; returns them."""
+  results = _run(graph.scaffold, graph.update, graph.values, graph.hooks,
+                 checkpoint_path, estimator.config)
+  write_results(estimator.eval_dir(name), results, results[GLOBAL_STEP_KEY],
+                checkpoint_path)
+  return results
+
+
 def evaluate(estimator, input_fn, steps=None, hooks=None,
              checkpoint_path=None, name=None):
   """Evaluates `estimator`'s model; see `Estimator.evaluate`.
@@ -179,30 +228,12 @@ def evaluate(estimator, input_fn, steps=None, hooks=None,
   hooks = hooks_lib.check_hooks(hooks)
   if steps is not None and steps <= 0:
     raise ValueError("Must specify steps > 0, given: {}".format(steps))
-  config = estimator.config
   if not checkpoint_path:
     checkpoint_path = estimator.latest_checkpoint()
     if not checkpoint_path:
       _logging.info("Could not find trained model in model_dir: {}, running "
                     "initialization to evaluate.".format(estimator.model_dir))
-  with graph_lib.mode_graph(config) as (_, global_step):
-    features, labels, input_hooks = input_pipeline.features_and_labels(
-        estimator.call_input_fn(input_fn, ModeKeys.EVAL))
-    spec = estimator.call_model_fn(features, labels, ModeKeys.EVAL, config)
-    if not checkpoint_path and estimator.warm_start_settings:
-      warm_starting.warm_start(estimator.warm_start_settings)
-    update, values = _metric_ops(spec, global_step)
-    eval_step = _eval_step()
-    scaffold = _scaffold(spec)
-    with tf.control_dependencies([update]):
-      update = tf.compat.v1.assign_add(eval_step, 1, use_locking=True)
-    evals_completed = tf.identity(update)
-    all_hooks = list(input_hooks) + hooks
-    if steps is not None:
-      all_hooks.append(StopAfterNEvalsHook(steps, evals_completed))
-    all_hooks.extend(spec.evaluation_hooks)
-    results = _run(scaffold, update, values, all_hooks, checkpoint_path,
-                   config)
-  write_results(estimator.eval_dir(name), results,
-                results[GLOBAL_STEP_KEY], checkpoint_path)
-  return results
+  with graph_lib.mode_graph(estimator.config) as (_, global_step):
+    graph = build_graph(estimator, input_fn, steps, hooks, checkpoint_path,
+                        global_step)
+    return run_and_write(estimator, graph, checkpoint_path, name)
