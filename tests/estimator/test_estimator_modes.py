@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import estimator_models as models
 from tf_bn_compat import estimator as est
+from tf_bn_compat.ckpt import inspect as ckpt_inspect
 
 
 def _estimator(model_dir, **config):
@@ -196,11 +197,17 @@ def test_forgotten_update_ops_leave_moving_statistics(tmp_path, data,
   estimator.train(models.train_input_fn(x, y), steps=3)
   mean = estimator.get_variable_value("bn/moving_mean")
   variance = estimator.get_variable_value("bn/moving_variance")
+  # `python -m tf_bn_compat.ckpt inspect MODEL_DIR` flags the group.
+  inspection = ckpt_inspect.inspect_checkpoint(str(tmp_path))
   if update_ops:
     assert not np.allclose(mean, 0) and not np.allclose(variance, 1)
+    assert not inspection.untrained
   else:
     np.testing.assert_array_equal(mean, np.zeros(4, np.float32))
     np.testing.assert_array_equal(variance, np.ones(4, np.float32))
+    assert inspection.untrained == {"bn"}
+    assert any("UPDATE_OPS never ran" in line
+               for line in ckpt_inspect.format_inspection(inspection))
 
 
 def test_input_fn_returning_tensors_and_args(tmp_path, data):
