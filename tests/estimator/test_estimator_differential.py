@@ -6,7 +6,9 @@ predictions, summaries and exported SignatureDefs. Runs where TensorFlow has
 its own Estimator (the 2.15 leg); skipped elsewhere.
 """
 
+import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -31,8 +33,53 @@ pytestmark = pytest.mark.skipif(
 STEPS = 8
 
 
+# Log lines that differ by nature: deprecation notices (logged once per
+# process, so by whichever Estimator runs first), the config's repr, and the
+# step counter's warning when it reads the global step beside its increment.
+_UNCOMPARED_LOG = ("From ", "Instructions for updating", "Using config",
+                   "It seems that global step")
+
+
+class _LogLines(logging.Handler):
+  """Collects TensorFlow's log messages, numbers and model_dir normalized."""
+
+  def __init__(self, model_dir):
+    super().__init__(logging.INFO)
+    self._model_dir = model_dir
+    self.lines = []
+
+  def emit(self, record):
+    message = record.getMessage().replace(self._model_dir, "MODEL_DIR")
+    if not message.startswith(_UNCOMPARED_LOG):
+      self.lines.append(re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", message))
+
+
 def _run(est, model_dir):
   """Trains, evaluates, predicts and exports with module `est`."""
+  logger = tf.get_logger()
+  handler = _LogLines(model_dir)
+  level = logger.level
+  logger.setLevel(logging.INFO)
+  logger.addHandler(handler)
+  try:
+    results = _run_modes(est, model_dir)
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+  results["log"] = handler.lines
+  return results
+
+
+def _receivers(est):
+  features = {"x": tf.zeros([1, models.FEATURES])}
+  labels = tf.zeros([1], tf.int32)
+  supervised = est.experimental.build_raw_supervised_input_receiver_fn(
+      features, labels)
+  return {est.ModeKeys.TRAIN: supervised, est.ModeKeys.EVAL: supervised,
+          est.ModeKeys.PREDICT: models.serving_input_receiver_fn(est)}
+
+
+def _run_modes(est, model_dir):
   (x, y), (ex, ey) = models.make_data(64, seed=0), models.make_data(40, 1)
   estimator = est.Estimator(models.make_model_fn(est), model_dir=model_dir,
                             config=models.run_config(est),
@@ -48,6 +95,8 @@ def _run(est, model_dir):
       "export_dir": estimator.export_saved_model(
           os.path.join(model_dir, "export"),
           models.serving_input_receiver_fn(est)),
+      "all_modes_dir": estimator.experimental_export_all_saved_models(
+          os.path.join(model_dir, "export_all"), _receivers(est)),
       "checkpoints": tf.train.get_checkpoint_state(
           model_dir).all_model_checkpoint_paths,
   }
@@ -91,6 +140,12 @@ def test_same_predictions(both):
       np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
 
 
+def test_same_log_lines(both):
+  mine, native = both
+  assert any(line.startswith("loss = N, step = N") for line in native["log"])
+  assert mine["log"] == native["log"]
+
+
 def _signatures(export_dir):
   with tf.Graph().as_default():
     with tf.compat.v1.Session() as sess:
@@ -110,6 +165,27 @@ def test_same_signature_defs(both):
   assert _signatures(mine["export_dir"]) == _signatures(native["export_dir"])
   assert sorted(os.listdir(mine["export_dir"])) == sorted(
       os.listdir(native["export_dir"]))
+
+
+def _all_signatures(export_dir):
+  """{tags: {name: (method, inputs, outputs)}} of every MetaGraph."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(export_dir, b"saved_model.pb"), "rb") as f:
+    saved.ParseFromString(f.read())
+  describe = lambda infos: {k: (v.dtype, str(v.tensor_shape))
+                            for k, v in infos.items()}
+  return {tuple(meta.meta_info_def.tags): {
+      name: (s.method_name, describe(s.inputs), describe(s.outputs))
+      for name, s in meta.signature_def.items()}
+          for meta in saved.meta_graphs}
+
+
+def test_same_signature_defs_of_every_mode(both):
+  mine, native = both
+  theirs = _all_signatures(native["all_modes_dir"])
+  assert sorted(theirs) == [("eval",), ("serve",), ("train",)]
+  assert _all_signatures(mine["all_modes_dir"]) == theirs
 
 
 def _summary_tags(directory):

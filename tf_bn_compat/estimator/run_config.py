@@ -198,6 +198,10 @@ class RunConfig(object):
     new._validate()  # pylint: disable=protected-access
     return new
 
+  def __str__(self):
+    # As TF's Estimator logs its config: the dict of its attributes.
+    return str({"_" + name: getattr(self, name) for name in _REPLACEABLE})
+
   def __repr__(self):
     return "RunConfig(%s)" % ", ".join(
         "%s=%r" % (name, getattr(self, name)) for name in _REPLACEABLE)

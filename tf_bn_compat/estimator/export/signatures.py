@@ -1,5 +1,6 @@
 """From a model_fn's outputs to the SignatureDefs of an exported model."""
 
+import collections
 import os
 import time
 
@@ -145,13 +146,31 @@ def build_all_signature_defs(receiver_tensors, export_outputs,
   return signatures
 
 
+_FRIENDLY_METHOD_NAMES = collections.OrderedDict([
+    (tf.compat.v1.saved_model.CLASSIFY_METHOD_NAME, "Classify"),
+    (tf.compat.v1.saved_model.REGRESS_METHOD_NAME, "Regress"),
+    (tf.compat.v1.saved_model.PREDICT_METHOD_NAME, "Predict"),
+    (outputs_lib.SUPERVISED_TRAIN_METHOD_NAME, "Train"),
+    (outputs_lib.SUPERVISED_EVAL_METHOD_NAME, "Eval"),
+])
+
+
 def _log_report(signatures, excluded):
-  for name, signature in sorted(signatures.items()):
-    tf.compat.v1.logging.info("Signature included in export: %s (%s)", name,
-                              signature.method_name)
-  for name, message in sorted(excluded.items()):
+  """Logs, per method, the signatures exported, then those left out."""
+  by_method = collections.OrderedDict(
+      (method, []) for method in _FRIENDLY_METHOD_NAMES)
+  for name, signature in signatures.items():
+    by_method.setdefault(signature.method_name, []).append(name)
+  for method, names in by_method.items():
     tf.compat.v1.logging.info(
-        "Signature EXCLUDED from export: '%s' : %s", name, message)
+        "Signatures INCLUDED in export for {}: {}".format(
+            _FRIENDLY_METHOD_NAMES.get(method, method), names or "None"))
+  if excluded:
+    tf.compat.v1.logging.info("Signatures EXCLUDED from export because they "
+                              "cannot be be served via TensorFlow Serving "
+                              "APIs:")
+    for name, message in excluded.items():
+      tf.compat.v1.logging.info("'{}' : {}".format(name, message))
   if not signatures:
     tf.compat.v1.logging.warning("Export includes no signatures!")
   elif DEFAULT_KEY not in signatures:
