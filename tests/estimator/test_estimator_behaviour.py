@@ -4,7 +4,7 @@ The error tests assert TensorFlow's own exception types and messages (those
 of TF 2.15's Estimator), so code that caught them keeps working.
 """
 
-import os
+import functools
 
 import numpy as np
 import pytest
@@ -260,6 +260,22 @@ def test_model_fn_signature_errors(tmp_path):
   with pytest.raises(ValueError, match="config must be an instance of "
                      "`RunConfig`"):
     est.Estimator(no_params, str(tmp_path), config={})
+
+
+def test_model_fn_as_partial_or_callable_object(tmp_path, data):
+  x, y = data
+  bound = functools.partial(models.make_model_fn(est), params=None)
+
+  class ModelFn(object):
+
+    def __call__(self, features, labels, mode, config):
+      return bound(features, labels, mode, config=config)
+
+  for i, model_fn in enumerate([bound, ModelFn()]):
+    estimator = est.Estimator(model_fn, model_dir=str(tmp_path / str(i)),
+                              config=models.run_config(est))
+    estimator.train(models.train_input_fn(x, y), steps=1)
+    assert estimator.get_variable_value("global_step") == 1
 
 
 def test_missing_checkpoint_and_bad_input_fn(tmp_path, data):

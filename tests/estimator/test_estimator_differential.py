@@ -181,6 +181,31 @@ def _all_signatures(export_dir):
           for meta in saved.meta_graphs}
 
 
+def _serve(export_dir, x):
+  """The serving signature's outputs on `x`, by `loader.load` and `load`."""
+  with tf.Graph().as_default():
+    with tf.compat.v1.Session() as sess:
+      meta = tf.compat.v1.saved_model.loader.load(
+          sess, [tf.saved_model.SERVING], export_dir)
+      signature = meta.signature_def["serving_default"]
+      v1 = sess.run({k: v.name for k, v in signature.outputs.items()},
+                    {signature.inputs["x"].name: x})
+  loaded = tf.saved_model.load(export_dir).signatures["serving_default"]
+  v2 = {k: v.numpy() for k, v in loaded(x=tf.constant(x)).items()}
+  return v1, v2
+
+
+def test_exported_models_serve_the_same(both):
+  mine, native = both
+  x, _ = models.make_data(10, seed=5)
+  theirs = _serve(native["export_dir"], x)
+  for ours_out, their_out in zip(_serve(mine["export_dir"], x), theirs):
+    assert sorted(ours_out) == sorted(their_out) == ["classes",
+                                                     "probabilities"]
+    for key in their_out:
+      np.testing.assert_array_equal(ours_out[key], their_out[key])
+
+
 def test_same_signature_defs_of_every_mode(both):
   mine, native = both
   theirs = _all_signatures(native["all_modes_dir"])

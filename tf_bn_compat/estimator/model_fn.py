@@ -27,14 +27,11 @@ def function_args(fn):
   if isinstance(fn, functools.partial):
     args = function_args(fn.func)[len(fn.args):]
     return tuple(a for a in args if a not in (fn.keywords or {}))
-  if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and hasattr(
-      fn, "__call__") and not inspect.isbuiltin(fn):
-    if not inspect.isclass(fn):
-      fn = fn.__call__
-  spec = inspect.getfullargspec(fn)
-  args = list(spec.args)
+  if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+    fn = fn.__call__  # A callable object.
+  args = list(inspect.getfullargspec(fn).args)
   if inspect.ismethod(fn) and args:
-    args.pop(0)
+    args.pop(0)  # `self` (or `cls`), already bound.
   return tuple(args)
 
 
