@@ -202,7 +202,9 @@ def _spec_model_fn(make_spec):
      TypeError, "scaffold must be tf.train.Scaffold"),
     (lambda mode, x: {"loss": tf.reduce_sum(x)},
      ValueError, "model_fn should return an EstimatorSpec."),
-])
+], ids=["no_train_op", "no_loss", "loss_not_scalar", "loss_not_tensor",
+        "train_op_type", "metric_not_tuple", "hook_type", "scaffold_type",
+        "not_a_spec"])
 def test_bad_estimator_spec(tmp_path, data, make_spec, error, message):
   x, y = data
   estimator = _estimator(tmp_path, _spec_model_fn(make_spec))
