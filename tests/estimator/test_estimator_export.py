@@ -24,7 +24,7 @@ SERVE = textwrap.dedent("""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import numpy as np
     import tensorflow as tf
-    export_dir, inputs, out = sys.argv[1:4]
+    export_dir, inputs, out, name = sys.argv[1:5]
     x = np.load(inputs)["x"]
     with tf.Graph().as_default():
       with tf.compat.v1.Session() as sess:
@@ -32,9 +32,9 @@ SERVE = textwrap.dedent("""
             sess, [tf.saved_model.SERVING], export_dir)
         signature = meta.signature_def["serving_default"]
         v1 = sess.run(signature.outputs["probabilities"].name,
-                      {signature.inputs["x"].name: x})
+                      {signature.inputs[name].name: x})
     loaded = tf.saved_model.load(export_dir)
-    v2 = loaded.signatures["serving_default"](x=tf.constant(x))
+    v2 = loaded.signatures["serving_default"](**{name: tf.constant(x)})
     np.savez(out, v1=v1, v2=v2["probabilities"].numpy())
     assert not any(m.startswith("tf_bn_compat") for m in sys.modules)
     print("SERVED")
@@ -62,18 +62,72 @@ def test_export_serves_without_this_package(trained, tmp_path):
   assert sorted(os.listdir(export_dir)) == ["saved_model.pb", "variables"]
   expected = np.stack([p["probabilities"] for p in
                        trained.predict(models.predict_input_fn(x))])
+  _check_served(export_dir, "x", x, expected, tmp_path)
+
+
+def _serve_in_child(export_dir, name, x, tmp_path):
   np.savez(tmp_path / "inputs.npz", x=x)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run(
+  return subprocess.run(
       [sys.executable, "-I", "-c", SERVE, export_dir,
-       str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz")],
+       str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz"), name],
       capture_output=True, text=True, env=env, timeout=300, check=False,
       cwd=str(tmp_path))
+
+
+def _check_served(export_dir, name, x, expected, tmp_path):
+  """Serves `export_dir` in a child without tf_bn_compat; checks outputs."""
+  result = _serve_in_child(export_dir, name, x, tmp_path)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "SERVED" in result.stdout
   served = np.load(tmp_path / "out.npz")
   np.testing.assert_allclose(served["v1"], expected, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(served["v2"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_batch_norm_export_rewritten_for_serving(tmp_path):
+  # A conv model: batch norm on the fused path, whose op is this package's.
+  from tf_bn_compat.examples import estimator_model_fn as example  # pylint: disable=g-import-not-at-top
+  images, labels = example.make_data(32, seed=0)
+  estimator = est.Estimator(
+      _example_model_fn(example), model_dir=str(tmp_path / "model"),
+      config=models.run_config(est), params={})
+  estimator.train(example.input_fn(images, labels, 8, repeat=True), steps=3)
+  expected = np.stack([p["probabilities"] for p in estimator.predict(
+      example.input_fn(images[:6], None, 6, repeat=False))])
+
+  def receiver_fn():
+    images = {"images": tf.compat.v1.placeholder(tf.float32, [None, 8, 8, 3],
+                                                 name="images")}
+    return est.export.ServingInputReceiver(images, images)
+
+  export_dir = estimator.export_saved_model(str(tmp_path / "export"),
+                                            receiver_fn).decode()
+  before = _serve_in_child(export_dir, "images", images[:6], tmp_path)
+  assert before.returncode != 0 and "TfBnCompat" in before.stderr
+  assert est.export.rewrite_for_serving(export_dir) == export_dir
+  _check_served(export_dir, "images", images[:6], expected, tmp_path)
+
+
+def _example_model_fn(example):
+  """The example's model_fn with its `tf.estimator` names from `est`."""
+
+  def model_fn(features, labels, mode, params):
+    training = mode == est.ModeKeys.TRAIN
+    logits, _, _ = example.features_fn(features["images"], training)
+    probabilities = tf.nn.softmax(logits)
+    if mode == est.ModeKeys.PREDICT:
+      return est.EstimatorSpec(mode, predictions={
+          "probabilities": probabilities})
+    loss = tf.compat.v1.losses.sparse_softmax_cross_entropy(labels, logits)
+    with tf.control_dependencies(tf.compat.v1.get_collection(
+        tf.compat.v1.GraphKeys.UPDATE_OPS)):
+      train_op = tf.compat.v1.train.GradientDescentOptimizer(0.05).minimize(
+          loss, global_step=tf.compat.v1.train.get_global_step())
+    del params
+    return est.EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+  return model_fn
 
 
 def _meta_graphs(export_dir):

@@ -132,6 +132,45 @@ def export_all_saved_models(estimator, export_dir_base, input_receiver_fn_map,
   return export_dir
 
 
+def rewrite_for_serving(export_dir):
+  """Makes an exported SavedModel's serving graph stock TensorFlow only.
+
+  A model_fn with the fused batch norm of `tf_bn_compat.layers` puts this
+  package's op in the graph, which a serving binary without the package
+  does not know. In inference it is exactly `FusedBatchNormV3`: this
+  rewrites, in place, every MetaGraph tagged "serve" with
+  `tf_bn_compat.export.rewrite_for_serving`. The variables are untouched.
+
+  Args:
+    export_dir: A directory `export_saved_model` returned.
+
+  Returns:
+    `export_dir`.
+
+  Raises:
+    ValueError: If a serving graph uses the op in a way `FusedBatchNormV3`
+      cannot (e.g. it holds gradients: export with `training=False`).
+  """
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  from tf_bn_compat import export as serving  # pylint: disable=g-import-not-at-top
+  path = os.path.join(tf.compat.as_bytes(export_dir), b"saved_model.pb")
+  saved_model = saved_model_pb2.SavedModel()
+  saved_model.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+  for meta_graph in saved_model.meta_graphs:
+    if tf.compat.v1.saved_model.SERVING not in meta_graph.meta_info_def.tags:
+      continue
+    meta_graph.graph_def.CopyFrom(
+        serving.rewrite_for_serving(meta_graph.graph_def))
+    # The op list records the ops the graph uses (for their default attrs).
+    ops = meta_graph.meta_info_def.stripped_op_list.op
+    kept = [op for op in ops if not op.name.startswith(serving.OUR_OP_PREFIX)]
+    del ops[:]
+    ops.extend(kept)
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(saved_model.SerializeToString())
+  return export_dir
+
+
 def export_saved_model(estimator, export_dir_base, serving_input_receiver_fn,
                        assets_extra=None, as_text=False, checkpoint_path=None,
                        experimental_mode=ModeKeys.PREDICT):
