@@ -130,6 +130,21 @@ def _example_model_fn(example):
   return model_fn
 
 
+def test_warm_start_from_saved_model(trained, tmp_path):
+  x, _ = models.make_data(20, seed=3)
+  export_dir = trained.export_savedmodel(
+      str(tmp_path / "export"), models.serving_input_receiver_fn(est))
+  settings = est.WarmStartSettings(export_dir.decode(),
+                                   vars_to_warm_start=["hidden", "bn",
+                                                       "logits"])
+  warm = est.Estimator(models.make_model_fn(est),
+                       model_dir=str(tmp_path / "warm"),
+                       config=models.run_config(est), warm_start_from=settings)
+  probabilities = lambda e: np.stack([p["probabilities"] for p in e.predict(
+      models.predict_input_fn(x))])
+  np.testing.assert_array_equal(probabilities(warm), probabilities(trained))
+
+
 def _meta_graphs(export_dir):
   from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
   saved = saved_model_pb2.SavedModel()

@@ -253,6 +253,28 @@ class Estimator(object):
         self, export_dir_base, serving_input_receiver_fn, assets_extra,
         as_text, checkpoint_path, experimental_mode)
 
+  def export_savedmodel(self, export_dir_base, serving_input_receiver_fn,
+                        assets_extra=None, as_text=False, checkpoint_path=None,
+                        strip_default_attrs=False):
+    """TF1's name of `export_saved_model` (PREDICT only).
+
+    Args:
+      export_dir_base: Directory the timestamped export directory goes in.
+      serving_input_receiver_fn: Function returning a `ServingInputReceiver`.
+      assets_extra: Dict of destination under `assets.extra/` to source file.
+      as_text: Whether to write the SavedModel proto as text.
+      checkpoint_path: Checkpoint to export; the latest if None.
+      strip_default_attrs: Whether default-valued attributes are left out.
+
+    Returns:
+      The export directory (bytes).
+    """
+    if not serving_input_receiver_fn:
+      raise ValueError("An input_receiver_fn must be defined.")
+    return exporting.export_all_saved_models(
+        self, export_dir_base, {ModeKeys.PREDICT: serving_input_receiver_fn},
+        assets_extra, as_text, checkpoint_path, strip_default_attrs)
+
   def experimental_export_all_saved_models(self, export_dir_base,
                                            input_receiver_fn_map,
                                            assets_extra=None, as_text=False,
