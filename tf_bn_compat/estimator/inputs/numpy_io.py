@@ -8,7 +8,7 @@ def _lengths(arrays):
   return {key: len(value) for key, value in arrays.items()}
 
 
-def _check_shuffle(shuffle):
+def check_shuffle(shuffle):
   if not isinstance(shuffle, bool):
     raise ValueError("shuffle must be provided and explicitly set as boolean "
                      "(it is recommended to set it as True for training); "
@@ -60,7 +60,7 @@ def numpy_input_fn(x, y=None, batch_size=128, num_epochs=1, shuffle=None,
     ValueError: If `shuffle` is not a bool, x and y share keys or lengths
       differ.
   """
-  _check_shuffle(shuffle)
+  check_shuffle(shuffle)
   x_dict, y_dict = _check_inputs(x, y)
   del num_threads
 

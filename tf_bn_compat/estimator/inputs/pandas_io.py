@@ -29,7 +29,7 @@ def pandas_input_fn(x, y=None, batch_size=128, num_epochs=1, shuffle=None,
       of x.
   """
   import pandas  # pylint: disable=g-import-not-at-top,unused-import
-  numpy_io._check_shuffle(shuffle)  # pylint: disable=protected-access
+  numpy_io.check_shuffle(shuffle)
   if y is not None:
     if target_column in x:
       raise ValueError("Cannot use name {} for target column: DataFrame "
