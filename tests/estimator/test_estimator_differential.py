@@ -111,6 +111,45 @@ def both(tmp_path_factory):
           _run(native_est, str(tmp_path_factory.mktemp("native"))))
 
 
+# What TF 2.15's tf.estimator has and this package leaves out: canned
+# estimators and heads, TPU, and train_and_evaluate with its specs and
+# exporters.
+OUT_OF_SCOPE = {
+    "BaselineClassifier", "BaselineEstimator", "BaselineRegressor",
+    "BestExporter", "BinaryClassHead", "DNNClassifier", "DNNEstimator",
+    "DNNLinearCombinedClassifier", "DNNLinearCombinedEstimator",
+    "DNNLinearCombinedRegressor", "DNNRegressor", "EvalSpec", "Exporter",
+    "FinalExporter", "Head", "LatestExporter", "LinearClassifier",
+    "LinearEstimator", "LinearRegressor", "LogisticRegressionHead",
+    "MultiClassHead", "MultiHead", "MultiLabelHead", "PoissonRegressionHead",
+    "RegressionHead", "TrainSpec", "classifier_parse_example_spec",
+    "regressor_parse_example_spec", "train_and_evaluate", "tpu", "KMeans",
+    "LinearSDCA", "RNNClassifier", "RNNEstimator", "dnn_logit_fn_builder",
+    "linear_logit_fn_builder",
+}
+
+
+def _public(obj):
+  return {n for n in dir(obj) if not n.startswith("_")}
+
+
+def _lookup(module, path):
+  for part in filter(None, path.split(".")):
+    module = getattr(module, part, None)
+  return module
+
+
+@pytest.mark.parametrize("path", [
+    "", "export", "experimental", "inputs", "Estimator", "RunConfig",
+    "EstimatorSpec", "ModeKeys", "WarmStartSettings"])
+def test_public_api_covers_native(path):
+  mine = _lookup(ours, path)
+  for native in (tf.compat.v1.estimator, native_est):  # TF1's and TF2's.
+    theirs = _lookup(native, path)
+    if theirs is not None:
+      assert _public(theirs) - _public(mine) <= OUT_OF_SCOPE, path
+
+
 def test_same_checkpoints(both):
   mine, native = both
   assert mine["names"] == native["names"]

@@ -6,7 +6,8 @@
 * `make_stop_at_checkpoint_step_hook` stops a loop once the model_dir's
   checkpoint reaches a step;
 * `InMemoryEvaluatorHook` evaluates the variables of the training session
-  every N steps (without a checkpoint), in an evaluation graph of its own.
+  every N steps (without a checkpoint), in an evaluation graph of its own;
+* `build_raw_supervised_input_receiver_fn` and `call_logit_fn`, as TF's.
 """
 
 import collections
@@ -22,6 +23,7 @@ from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import training
 from tf_bn_compat.estimator.export.receivers import build_raw_supervised_input_receiver_fn  # pylint: disable=unused-import
+from tf_bn_compat.estimator.model_fn import call_logit_fn  # pylint: disable=unused-import
 
 _logging = tf.compat.v1.logging
 
@@ -318,6 +320,7 @@ class InMemoryEvaluatorHook(tf.compat.v1.train.SessionRunHook):
 
 __all__ = [
     "InMemoryEvaluatorHook", "build_raw_supervised_input_receiver_fn",
+    "call_logit_fn",
     "make_early_stopping_hook", "make_stop_at_checkpoint_step_hook",
     "stop_if_higher_hook", "stop_if_lower_hook", "stop_if_no_decrease_hook",
     "stop_if_no_increase_hook",

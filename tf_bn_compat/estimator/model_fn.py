@@ -97,3 +97,34 @@ def call_model_fn(model_fn, features, labels, mode, params, config):
   if not isinstance(spec, spec_lib.EstimatorSpec):
     raise ValueError("model_fn should return an EstimatorSpec.")
   return spec
+
+
+def call_logit_fn(logit_fn, features, mode, params, config):
+  """Calls a `logit_fn` with the arguments it takes; checks its result.
+
+  Args:
+    logit_fn: Function of (features, mode, params, config), any subset that
+      includes `features`, returning logits.
+    features: The features.
+    mode: A `ModeKeys` value.
+    params: Hyperparameters.
+    config: The `RunConfig`.
+
+  Returns:
+    The logits: a `Tensor` or a dict of string to `Tensor`.
+
+  Raises:
+    ValueError: If it returns anything else.
+  """
+  args = function_args(logit_fn)
+  kwargs = {name: value for name, value in
+            (("mode", mode), ("params", params), ("config", config))
+            if name in args}
+  logits = logit_fn(features=features, **kwargs)
+  valid_dict = isinstance(logits, dict) and all(
+      isinstance(k, str) and isinstance(v, tf.Tensor)
+      for k, v in logits.items())
+  if not (valid_dict or isinstance(logits, tf.Tensor)):
+    raise ValueError("logit_fn should return a Tensor or a dictionary mapping "
+                     "strings to Tensors.  logit_fn returned: %s" % logits)
+  return logits
