@@ -346,3 +346,21 @@ def test_add_metrics(tmp_path, data):
   np.testing.assert_allclose(results["label_mean"], y.mean(), rtol=1e-6)
   with pytest.raises(ValueError, match="has following not expected args"):
     est.add_metrics(estimator, lambda logits: {})
+
+
+def test_call_logit_fn():
+  with tf.Graph().as_default():
+    x = tf.constant([[1.0, 2.0]])
+
+    def logit_fn(features, mode, params):
+      assert mode == est.ModeKeys.EVAL and params == {"scale": 3.0}
+      return features * params["scale"]
+
+    logits = est.experimental.call_logit_fn(logit_fn, x, est.ModeKeys.EVAL,
+                                            {"scale": 3.0}, None)
+    with tf.compat.v1.Session() as sess:
+      np.testing.assert_array_equal(sess.run(logits), [[3.0, 6.0]])
+    with pytest.raises(ValueError, match="logit_fn should return a Tensor or "
+                       "a dictionary mapping strings to Tensors."):
+      est.experimental.call_logit_fn(lambda features: {1: features}, x,
+                                     est.ModeKeys.EVAL, None, None)
