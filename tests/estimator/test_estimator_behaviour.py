@@ -262,6 +262,9 @@ def test_model_fn_signature_errors(tmp_path):
   with pytest.raises(ValueError, match="config must be an instance of "
                      "`RunConfig`"):
     est.Estimator(no_params, str(tmp_path), config={})
+  with pytest.raises(ValueError, match="distribution strategies"):
+    est.Estimator(no_params, str(tmp_path), config=est.RunConfig(
+        train_distribute=object()))
 
 
 def test_model_fn_as_partial_or_callable_object(tmp_path, data):
