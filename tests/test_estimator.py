@@ -1,9 +1,12 @@
 """An Estimator `model_fn` with our layer: train, evaluate, predict, export.
 
-`tf.estimator` exists up to TF 2.15, so this module runs there only. The
-model (tf_bn_compat.examples.estimator_model_fn) is warm-started from a
-checkpoint written by TF's native `tf.compat.v1.layers.batch_normalization`
-(same variable names), moving statistics included.
+`tf.estimator` is TensorFlow's own up to TF 2.15; on TF 2.16+ the module
+runs after `tf_bn_compat.patch_tf()`, which installs
+`tf_bn_compat.estimator` there (and `tf.compat.v1.layers`). The model
+(tf_bn_compat.examples.estimator_model_fn) is warm-started from a checkpoint
+written by `tf.compat.v1.layers.batch_normalization` (TF's native layer on
+TF 2.15, ours once patched; the same variable names), moving statistics
+included.
 
 Tolerances: inference computes the batch norm from the moving statistics in
 float32; the numpy check computes it in float64 from the predicted layer
@@ -14,11 +17,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-if not hasattr(tf, "estimator") or not hasattr(tf.estimator, "Estimator"):
-  pytest.skip("tf.estimator is absent (removed in TF 2.16; this TF is %s)" %
-              tf.__version__, allow_module_level=True)
+import tf_bn_compat
+from tf_bn_compat.examples import estimator_model_fn as example
 
-from tf_bn_compat.examples import estimator_model_fn as example  # pylint: disable=g-import-not-at-top
+
+@pytest.fixture(autouse=True, scope="module")
+def estimator_api():
+  """`tf.estimator`: TensorFlow's own, else installed by `patch_tf()`."""
+  if hasattr(tf, "estimator"):
+    yield
+    return
+  tf_bn_compat.patch_tf()
+  try:
+    yield
+  finally:
+    tf_bn_compat.unpatch_tf()
 
 BATCH = 16
 EPSILON = 1e-3  # The layer's default.

@@ -20,12 +20,12 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["keras", "layers", "migrate", "ops", "patch_tf",
+__all__ = ["estimator", "keras", "layers", "migrate", "ops", "patch_tf",
            "track_tf1_style_variables", "unpatch_tf", "__version__"]
 
 
 def __getattr__(name):
-  if name in ("keras", "layers", "migrate", "ops"):
+  if name in ("estimator", "keras", "layers", "migrate", "ops"):
     return importlib.import_module("tf_bn_compat." + name)
   if name in ("patch_tf", "unpatch_tf"):
     return getattr(importlib.import_module("tf_bn_compat.patch"), name)

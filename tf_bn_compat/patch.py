@@ -32,6 +32,15 @@ reached before the patch is written to only where it is a v1-only module
 is `tf_bn_compat.track_tf1_style_variables` where Keras has none; the
 other names of `tf.compat.v1.keras.utils` stay Keras'.
 
+`tf.estimator` and `tf.compat.v1.estimator`, gone in TF 2.16, are
+`tf_bn_compat.estimator` where TensorFlow has none (TF 2.15 keeps its own):
+the `estimator` attribute of `tensorflow` and of every `compat.v1`/`compat.v2`
+module, and the `sys.modules` entries `tensorflow.estimator`,
+`*compat.v1.estimator` (and their `export`, `inputs`, `experimental`
+submodules), so that
+`import tensorflow.compat.v1.estimator` and `from tensorflow.compat.v1 import
+estimator` work too.
+
 `tf.keras` and Keras 3 are not touched: Keras 3 layers keep working beside
 TF1 layers in the same process.
 """
@@ -39,6 +48,7 @@ TF1 layers in the same process.
 import importlib
 import importlib.abc
 import importlib.machinery
+import re
 import sys
 import types
 
@@ -47,6 +57,7 @@ from tf_bn_compat.keras import layers as _keras_layers
 
 _MISSING = object()
 _PARENT_SUFFIX = "compat.v1"
+_V2_PARENT_SUFFIX = "compat.v2"
 _LAYERS_SUFFIX = "compat.v1.layers"
 _EXPERIMENTAL_SUFFIX = "compat.v1.layers.experimental"
 _KERAS_SUFFIX = "compat.v1.keras"
@@ -229,6 +240,7 @@ class _State(object):
   modules = _ModulesEntries()
   finder = None
   keras_original = None
+  estimator_native = None  # Decided on the first use, TF being loaded.
 
 
 def _is_tf(name):
@@ -301,6 +313,66 @@ def _patch_loaded_modules():
     # import layers` may have bound before the patch.
     if key.endswith("._v1.keras.layers") and module is not None:
       _replace_keras_layers_object(module)
+  _patch_estimator_entries()
+
+
+# `tensorflow`, `tensorflow.compat.v1`, `tensorflow._api.v2.compat.v2`, ...
+_API_ROOT = r"tensorflow(?:\._api\.v2|\.compat\.v[12])*"
+_ESTIMATOR_PARENT = re.compile(r"^%s$" % _API_ROOT)
+_ESTIMATOR_ENTRY = re.compile(
+    r"^%s\.estimator(?:\.(export|inputs|experimental))?$" % _API_ROOT)
+
+
+def _estimator_modules():
+  """{None: tf_bn_compat.estimator, "export": ..., "inputs": ..., ...}."""
+  from tf_bn_compat import estimator  # pylint: disable=g-import-not-at-top
+  return {None: estimator, "export": estimator.export,
+          "inputs": estimator.inputs, "experimental": estimator.experimental}
+
+
+def _tf_has_estimator():
+  """Whether TensorFlow has an `estimator` of its own (TF <= 2.15)."""
+  if _State.estimator_native is None:
+    tf = sys.modules.get("tensorflow")
+    names = _Attributes._namespace(tf) if tf is not None else {}  # pylint: disable=protected-access
+    _State.estimator_native = "estimator" in names and (
+        names["estimator"] is not _estimator_modules()[None])
+  return _State.estimator_native
+
+
+def _estimator_entry(fullname):
+  """Our module for an estimator module name of TensorFlow's, else None."""
+  match = _ESTIMATOR_ENTRY.match(fullname)
+  if match is None or _tf_has_estimator():
+    return None
+  return _estimator_modules()[match.group(1)]
+
+
+def _install_estimator(key, module):
+  """Points an API module's `estimator` (or an estimator entry) at ours."""
+  if _tf_has_estimator():
+    return
+  if _ESTIMATOR_PARENT.match(key) and key != "tensorflow._api.v2":
+    _State.attributes.set(module, "estimator", _estimator_modules()[None])
+  entry = _estimator_entry(key)
+  if entry is not None:
+    _State.modules.set(key, entry)
+
+
+def _remove_estimator_entries():
+  """Drops the entries the import system made for ours under TF's names."""
+  if _State.estimator_native is False:
+    ours = {id(m) for m in _estimator_modules().values()}
+    for key, module in list(sys.modules.items()):
+      if _ESTIMATOR_ENTRY.match(key) and id(module) in ours:
+        del sys.modules[key]
+
+
+def _patch_estimator_entries():
+  for key, module in list(sys.modules.items()):
+    if module is not None and (_ESTIMATOR_PARENT.match(key) or
+                               _ESTIMATOR_ENTRY.match(key)):
+      _install_estimator(key, module)
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -315,7 +387,10 @@ class _PatchingLoader(importlib.abc.Loader):
   def exec_module(self, module):
     self._loader.exec_module(module)
     if _State.active:
-      _patch_parent(sys.modules.get(module.__name__, module))
+      loaded = sys.modules.get(module.__name__, module)
+      if module.__name__.endswith(_PARENT_SUFFIX):
+        _patch_parent(loaded)
+      _install_estimator(module.__name__, loaded)
 
 
 class _LayersLoader(importlib.abc.Loader):
@@ -387,10 +462,15 @@ class _Finder(importlib.abc.MetaPathFinder):
     if fullname.endswith(_KERAS_SUFFIX):
       return importlib.machinery.ModuleSpec(
           fullname, _LayersLoader(KERAS_MODULE), is_package=True)
+    estimator = _estimator_entry(fullname)
+    if estimator is not None:
+      return importlib.machinery.ModuleSpec(
+          fullname, _AliasLoader(estimator),
+          is_package=hasattr(estimator, "__path__"))
     spec = _keras_submodule_spec(fullname)
     if spec is not None:
       return spec
-    if not fullname.endswith(_PARENT_SUFFIX):
+    if not fullname.endswith((_PARENT_SUFFIX, _V2_PARENT_SUFFIX)):
       return None
     for finder in sys.meta_path:
       if finder is self or not hasattr(finder, "find_spec"):
@@ -442,6 +522,7 @@ def unpatch_tf():
   _State.finder = None
   _State.attributes.restore()
   _State.modules.restore()
+  _remove_estimator_entries()
   _State.keras_original = None
 
 

@@ -16,7 +16,16 @@ them through a control dependency (the TF1 idiom):
     train_op = optimizer.minimize(loss, global_step=...)
 ```
 
-`tf.estimator` exists up to TF 2.15 only.
+`tf.estimator` is TensorFlow's own up to TF 2.15; on TF 2.16+ call
+`tf_bn_compat.patch_tf()` first, which installs `tf_bn_compat.estimator`
+as `tf.estimator` (the same API, model_dir and SavedModel format):
+
+```python
+  import tf_bn_compat
+  tf_bn_compat.patch_tf()
+  estimator = tf.estimator.Estimator(model_fn, model_dir="/tmp/model")
+  estimator.train(input_fn(images, labels, 16, repeat=True), steps=100)
+```
 """
 
 import numpy as np
