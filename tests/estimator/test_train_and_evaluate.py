@@ -8,6 +8,7 @@ specs and seeds go through its `train_and_evaluate` too, and the results
 must agree: final checkpoint, evaluation, export layout and SignatureDefs.
 """
 
+import json
 import os
 import re
 
@@ -349,3 +350,45 @@ def test_same_as_native_train_and_evaluate(local_run, native_run):
   eval_steps = lambda run: sorted(models.event_scalars(
       os.path.join(run["model_dir"], "eval"))["loss"])
   assert eval_steps(mine) == eval_steps(native)
+  # (eval_again/ is the other tests' own evaluation.)
+  files = lambda run: sorted(
+      f for f in os.listdir(run["model_dir"])
+      if not f.startswith("events") and f != "eval_again")
+  assert files(mine) == files(native)
+
+
+def _throttled(est, model_dir):
+  train_spec, eval_spec = _specs(est, throttle_secs=600, max_steps=10)
+  result = est.train_and_evaluate(_estimator(est, model_dir), train_spec,
+                                  eval_spec)
+  return result, models.event_scalars(os.path.join(model_dir, "eval"))
+
+
+@needs_native
+def test_same_throttling_as_native(tmp_path):
+  (mine, mine_events), (native, native_events) = (
+      _throttled(ours, str(tmp_path / "ours")),
+      _throttled(native_est, str(tmp_path / "native")))
+  assert mine[1] == native[1] == []
+  assert sorted(mine[0]) == sorted(native[0])
+  for key, value in native[0].items():
+    np.testing.assert_allclose(mine[0][key], value, rtol=1e-6, err_msg=key)
+  assert sorted(mine_events["loss"]) == sorted(native_events["loss"]) == [5,
+                                                                           10]
+
+
+def test_cluster_tasks_are_not_run_locally(tmp_path, monkeypatch):
+  train_spec, eval_spec = _specs(ours)
+  estimator = _estimator(ours, str(tmp_path))
+  monkeypatch.setenv("TF_CONFIG", json.dumps({
+      "cluster": {"chief": ["localhost:1"], "worker": ["localhost:2"]},
+      "task": {"type": "worker", "index": 0}}))
+  with pytest.raises(NotImplementedError, match="the worker task of a "
+                     "cluster"):
+    ours.train_and_evaluate(estimator, train_spec, eval_spec)
+  monkeypatch.setenv("TF_CONFIG", json.dumps({
+      "cluster": {"chief": ["localhost:1"]},
+      "task": {"type": "evaluator", "index": 1}}))
+  with pytest.raises(ValueError, match="there can only be one `evaluator`"):
+    ours.train_and_evaluate(estimator, train_spec, eval_spec)
+  assert not os.listdir(tmp_path)

@@ -40,7 +40,7 @@ from tf_bn_compat.estimator.hooks import StopAtStepHook
 from tf_bn_compat.estimator.hooks import SummarySaverHook
 from tf_bn_compat.estimator.mode_keys import ModeKeys
 from tf_bn_compat.estimator.run_config import RunConfig
-from tf_bn_compat.estimator.train_and_evaluate import train_and_evaluate
+from tf_bn_compat.estimator.train_eval_loop import train_and_evaluate
 from tf_bn_compat.estimator.training_specs import EvalSpec
 from tf_bn_compat.estimator.training_specs import TrainSpec
 from tf_bn_compat.estimator.warm_starting import VocabInfo

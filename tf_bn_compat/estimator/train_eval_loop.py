@@ -13,6 +13,7 @@ import os
 
 import tensorflow as tf
 
+from tf_bn_compat.estimator import cluster_config
 from tf_bn_compat.estimator import estimator as estimator_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import training_specs
@@ -175,16 +176,22 @@ def run_local(estimator, train_spec, eval_spec):
 
 
 def _check_local(config):
-  """Raises unless the `RunConfig` describes a single local process."""
-  if config.task_type == _EVALUATOR and config.task_id > 0:
-    raise ValueError(
-        "For distributed training, there can only be one `evaluator` task "
-        "(with task id 0).  Given task id {}".format(config.task_id))
-  if config.cluster_spec or config.task_type == _EVALUATOR:
-    raise NotImplementedError(
-        "train_and_evaluate runs locally only: a RunConfig with a cluster "
-        "(task type {!r}) needs TensorFlow's own Estimator.".format(
-            config.task_type))
+  """Raises unless the `RunConfig` and `TF_CONFIG` describe one process.
+
+  Distributed roles are not run here; a task of a `TF_CONFIG` cluster that
+  trained locally would silently duplicate the chief's work.
+  """
+  task = cluster_config.cluster_config(cluster_config.load_tf_config())
+  for described in (config, task):
+    if described.task_type == _EVALUATOR and described.task_id > 0:
+      raise ValueError(
+          "For distributed training, there can only be one `evaluator` task "
+          "(with task id 0).  Given task id {}".format(described.task_id))
+    if described.cluster_spec or described.task_type == _EVALUATOR:
+      raise NotImplementedError(
+          "train_and_evaluate runs locally only: the {} task of a cluster "
+          "(TF_CONFIG) needs TensorFlow's own Estimator.".format(
+              described.task_type))
 
 
 def train_and_evaluate(estimator, train_spec, eval_spec):
@@ -209,8 +216,10 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
 
   Raises:
     TypeError: If an argument has the wrong type.
-    ValueError: If the `RunConfig` names an evaluator other than task 0.
-    NotImplementedError: If the `RunConfig` describes a cluster.
+    ValueError: If `TF_CONFIG` is invalid or names an evaluator other than
+      task 0.
+    NotImplementedError: If the `RunConfig` or `TF_CONFIG` describe a
+      cluster.
   """
   _check_eval_spec(eval_spec)
   _check_arguments(estimator, train_spec)
