@@ -392,3 +392,43 @@ def test_cluster_tasks_are_not_run_locally(tmp_path, monkeypatch):
   with pytest.raises(ValueError, match="there can only be one `evaluator`"):
     ours.train_and_evaluate(estimator, train_spec, eval_spec)
   assert not os.listdir(tmp_path)
+
+
+def _early_stopped(est, model_dir):
+  """Stops once an evaluation's loss is under a bound every loss meets."""
+  estimator = _estimator(est, model_dir)
+  stop = est.experimental.stop_if_lower_hook(
+      estimator, "loss", 1e6, run_every_secs=None, run_every_steps=1)
+  (x, y), (ex, ey) = models.make_data(64, seed=0), models.make_data(40, 1)
+  train_spec = est.TrainSpec(models.train_input_fn(x, y),
+                             max_steps=MAX_STEPS, hooks=[stop])
+  eval_spec = est.EvalSpec(models.eval_input_fn(ex, ey), steps=None,
+                           start_delay_secs=0, throttle_secs=0)
+  eval_result, _ = est.train_and_evaluate(estimator, train_spec, eval_spec)
+  losses = models.event_scalars(os.path.join(model_dir, "eval"))["loss"]
+  return eval_result, sorted(losses)
+
+
+def _check_early_stop(eval_result, eval_steps):
+  # The evaluation at step 5 meets the bound. The hook sees it in the same
+  # step or, when its read of the global step raced the increment (as in
+  # TensorFlow), one step later; the last checkpoint is evaluated.
+  assert eval_steps in ([5], [5, 6])
+  assert eval_result["global_step"] == eval_steps[-1]
+
+
+def test_early_stopping_hook_ends_training(tmp_path):
+  _check_early_stop(*_early_stopped(ours, str(tmp_path)))
+
+
+@needs_native
+def test_same_early_stopping_as_native(tmp_path):
+  mine = _early_stopped(ours, str(tmp_path / "ours"))
+  native = _early_stopped(native_est, str(tmp_path / "native"))
+  _check_early_stop(*mine)
+  _check_early_stop(*native)
+  if mine[1] == native[1]:
+    assert sorted(mine[0]) == sorted(native[0])
+    for key, value in native[0].items():
+      np.testing.assert_allclose(mine[0][key], value, rtol=1e-6,
+                                 err_msg=key)
