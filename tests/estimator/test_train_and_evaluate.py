@@ -432,3 +432,36 @@ def test_same_early_stopping_as_native(tmp_path):
     for key, value in native[0].items():
       np.testing.assert_allclose(mine[0][key], value, rtol=1e-6,
                                  err_msg=key)
+
+
+def _higher_accuracy(best_eval_result, current_eval_result):
+  return current_eval_result["accuracy"] > best_eval_result["accuracy"]
+
+
+def _best_exports(est, run, export_path):
+  """Which of four results a fresh BestExporter exports, by accuracy.
+
+  The results are around the best accuracy of the model_dir's evaluations.
+  """
+  estimator = run["estimator"]
+  accuracies = models.event_scalars(os.path.join(run["model_dir"],
+                                                 "eval"))["accuracy"]
+  best = max(accuracies.values())
+  exporter = est.BestExporter("by_accuracy",
+                              models.serving_input_receiver_fn(est),
+                              compare_fn=_higher_accuracy, exports_to_keep=1)
+  checkpoint = estimator.latest_checkpoint()
+  made = [exporter.export(estimator, export_path, checkpoint,
+                          {"accuracy": best + delta, "loss": 1.0}, False)
+          for delta in (-0.1, -0.05, 0.1, 0.05)]
+  return [m is not None for m in made], len(export_gc.export_versions(
+      export_path))
+
+
+@needs_native
+def test_same_best_exports_as_native(local_run, native_run, tmp_path):
+  mine = _best_exports(ours, local_run, str(tmp_path / "ours"))
+  native = _best_exports(native_est, native_run, str(tmp_path / "native"))
+  # The first export of a new exporter always happens and becomes the best
+  # (even when the event files hold a better one).
+  assert mine == native == ([True, True, True, False], 1)
