@@ -160,10 +160,10 @@ class FinalExporter(Exporter):
 class BestExporter(Exporter):
   """Exports whenever an evaluation is better than the best one so far.
 
-  The best result so far survives restarts: on the first export for a
-  model_dir it is read back from the evaluations' event files
-  (`event_file_pattern`, relative to the model_dir). The first export of
-  this object always happens.
+  Whenever the exporter meets a new model_dir, the best result so far is
+  read back from the evaluations' event files there (`event_file_pattern`,
+  relative to the model_dir). As in TensorFlow, the first export of each
+  exporter object still always happens, and its result becomes the best.
 
   Args:
     name: Unique name, the directory under `model_dir/export/`.
