@@ -17,6 +17,10 @@ from tf_bn_compat.estimator import inputs
 from tf_bn_compat.estimator.estimator import add_metrics
 from tf_bn_compat.estimator.estimator import Estimator
 from tf_bn_compat.estimator.estimator_spec import EstimatorSpec
+from tf_bn_compat.estimator.exporters import BestExporter
+from tf_bn_compat.estimator.exporters import Exporter
+from tf_bn_compat.estimator.exporters import FinalExporter
+from tf_bn_compat.estimator.exporters import LatestExporter
 from tf_bn_compat.estimator.hooks import CheckpointSaverHook
 from tf_bn_compat.estimator.hooks import CheckpointSaverListener
 from tf_bn_compat.estimator.hooks import FeedFnHook
@@ -36,10 +40,15 @@ from tf_bn_compat.estimator.hooks import StopAtStepHook
 from tf_bn_compat.estimator.hooks import SummarySaverHook
 from tf_bn_compat.estimator.mode_keys import ModeKeys
 from tf_bn_compat.estimator.run_config import RunConfig
+from tf_bn_compat.estimator.train_eval_loop import train_and_evaluate
+from tf_bn_compat.estimator.training_specs import EvalSpec
+from tf_bn_compat.estimator.training_specs import TrainSpec
 from tf_bn_compat.estimator.warm_starting import VocabInfo
 from tf_bn_compat.estimator.warm_starting import WarmStartSettings
 
 __all__ = [
+    "BestExporter", "EvalSpec", "Exporter", "FinalExporter",
+    "LatestExporter", "TrainSpec", "train_and_evaluate",
     "CheckpointSaverHook", "CheckpointSaverListener", "Estimator",
     "EstimatorSpec", "FeedFnHook", "FinalOpsHook", "GlobalStepWaiterHook",
     "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError",
