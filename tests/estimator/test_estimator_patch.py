@@ -127,6 +127,9 @@ PROGRAM = """
         {"x": tf.zeros([1, 2])})
     export_dir = estimator.export_saved_model(sys.argv[1] + "/export", receiver)
     assert b"export" in export_dir
+    if not native():  # Where tf.estimator is ours: neither package is used.
+      assert not [k for k in sys.modules
+                  if k.split(".")[0] in ("tf_keras", "tensorflow_estimator")]
     print("PROGRAM", metrics["loss"])
 """
 
