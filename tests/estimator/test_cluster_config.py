@@ -13,6 +13,9 @@ import tensorflow as tf
 from tf_bn_compat import estimator as ours
 from tf_bn_compat.estimator import cluster_config
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 native = getattr(tf, "estimator", None)
 if native is ours or not hasattr(native, "RunConfig"):
   native = None

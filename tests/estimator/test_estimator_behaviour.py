@@ -13,6 +13,9 @@ import tensorflow as tf
 import estimator_models as models
 from tf_bn_compat import estimator as est
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 
 @pytest.fixture(scope="module")
 def data():

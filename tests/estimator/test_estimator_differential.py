@@ -26,9 +26,13 @@ def _native_module():
 
 
 native_est = _native_module()
-pytestmark = pytest.mark.skipif(
-    native_est is None,
-    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = [
+    pytest.mark.eager_context,
+    pytest.mark.skipif(
+        native_est is None,
+        reason="TensorFlow %s has no tf.estimator of its own" %
+        tf.__version__)]
 
 STEPS = 8
 

@@ -20,6 +20,9 @@ import tensorflow as tf
 import tf_bn_compat
 from tf_bn_compat.examples import estimator_model_fn as example
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 
 @pytest.fixture(autouse=True, scope="module")
 def estimator_api():

@@ -19,6 +19,9 @@ import tensorflow as tf
 import estimator_models as models
 from tf_bn_compat import estimator as est
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 SERVE = textwrap.dedent("""
     import os, sys
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

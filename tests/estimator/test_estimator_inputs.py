@@ -7,6 +7,9 @@ import tensorflow as tf
 import estimator_models as models
 from tf_bn_compat import estimator as est
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 
 def _batches(input_fn):
   """Every batch an input_fn yields, read in a MonitoredSession."""

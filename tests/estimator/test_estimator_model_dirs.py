@@ -20,6 +20,9 @@ import tensorflow as tf
 import estimator_models as models
 from tf_bn_compat import estimator as ours
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 MODEL_DIRS = ["native_tf2.15", "ours_tf2.21"]
 # Recorded on another TensorFlow version (and CPU kernels): float32 rounding.

@@ -15,6 +15,9 @@ import estimator_models as models
 from tf_bn_compat import estimator as est
 from tf_bn_compat.ckpt import inspect as ckpt_inspect
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 
 def _estimator(model_dir, **config):
   return est.Estimator(models.make_model_fn(est), model_dir=str(model_dir),

@@ -14,6 +14,9 @@ import pytest
 
 import package_env
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 PRELUDE = textwrap.dedent("""
     import sys
     import numpy as np

@@ -21,6 +21,9 @@ from tf_bn_compat import estimator as ours
 from tf_bn_compat.estimator import best_eval
 from tf_bn_compat.estimator import export_gc
 
+# Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
 
 def _native_module():
   native = getattr(tf, "estimator", None)
