@@ -19,6 +19,18 @@ FEATURES = 3
 CLASSES = 2
 
 
+def native_estimator():
+  """TensorFlow's own `tf.estimator` (TF <= 2.15), or None where it has none.
+
+  After `patch_tf()` on TF 2.16+, `tf.estimator` is ours: that is None too.
+  """
+  from tf_bn_compat import estimator as ours  # pylint: disable=g-import-not-at-top
+  native = getattr(tf, "estimator", None)
+  if native is None or native is ours or not hasattr(native, "Estimator"):
+    return None
+  return native
+
+
 def make_data(n=64, seed=0):
   """(x float32 [n, 3] with mean ~1 and scale ~2, labels int32 [n])."""
   rng = np.random.RandomState(seed)

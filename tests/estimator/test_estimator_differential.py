@@ -18,14 +18,7 @@ import estimator_models as models
 from tf_bn_compat import estimator as ours
 
 
-def _native_module():
-  native = getattr(tf, "estimator", None)
-  if native is None or native is ours or not hasattr(native, "Estimator"):
-    return None
-  return native
-
-
-native_est = _native_module()
+native_est = models.native_estimator()
 # Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
 pytestmark = [
     pytest.mark.eager_context,

@@ -25,14 +25,7 @@ from tf_bn_compat.estimator import export_gc
 pytestmark = pytest.mark.eager_context
 
 
-def _native_module():
-  native = getattr(tf, "estimator", None)
-  if native is None or native is ours or not hasattr(native, "Estimator"):
-    return None
-  return native
-
-
-native_est = _native_module()
+native_est = models.native_estimator()
 needs_native = pytest.mark.skipif(
     native_est is None,
     reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
