@@ -291,6 +291,13 @@ def enable_stock_kernels():
     return STATE.stock
 
 
+def stock_kernels_registered():
+  """The `STOCK_*` bits registered in this process (by anyone), 0 if none."""
+  if STATE.module is None:
+    return 0
+  return _handle().tf_bn_compat_register_stock_kernels(0)
+
+
 def stock_kernel_runs():
   """(forward, gradient) calls of our kernels for TensorFlow's ops so far.
 
