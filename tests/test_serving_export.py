@@ -7,11 +7,11 @@ never imports tf_bn_compat nor loads its op library, loads both and runs
 them.
 
 Tolerance 1e-5: the graphs hold TensorFlow's FusedBatchNormV3, which runs on
-our kernels in-process and on TensorFlow's in the child. In inference both compute
-`(x - mean) * scale / sqrt(variance + epsilon) + offset` per element, with
-the operations grouped differently, so results differ by float32 rounding
-(a few ulp of values of magnitude ~1-10, i.e. ~1e-6); the rest of the graph
-is identical.
+our kernels in-process and on TensorFlow's in the child. In inference both
+compute `(x - mean) * scale / sqrt(variance + epsilon) + offset` per element,
+with the operations grouped differently, so results differ by float32 rounding
+(a few ulp of values of magnitude ~1-10, i.e. ~1e-6); the rest of the graph is
+identical.
 """
 
 import os
