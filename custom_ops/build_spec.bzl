@@ -86,6 +86,7 @@ CUDA_SRCS = ["custom_ops/kernels/bn_cuda.cu"]
 TF_SRCS = [
     "custom_ops/ops/bn_ops.cc",
     "custom_ops/tf_adapters/fused_batch_norm_kernels.cc",
+    "custom_ops/tf_adapters/stock_kernels.cc",
 ]
 
 TF_HDRS = [

@@ -1,14 +1,16 @@
 """Serving graphs that run without this package: only stock TensorFlow ops.
 
-A graph built with the fused layer on the compiled backend contains nodes of
-type `TfBnCompat>FusedBatchNorm`; a serving binary (TF Serving, another
-Python without `tf_bn_compat`) does not know that op. For inference the op
-is exactly TensorFlow's `FusedBatchNormV3`: same inputs (x, scale, offset,
-mean, variance), same attributes (T, U, epsilon, exponential_avg_factor,
-data_format, is_training) and the same first three outputs (y, batch_mean,
-batch_variance). Only outputs 3 and 4 differ (ours: saved mean and inverse
-standard deviation for the gradient; TF's: device-specific reserve spaces,
-plus a sixth), so the rewrite is refused when anything reads them.
+The layers' graphs hold TensorFlow's own `FusedBatchNormV3` and serve as
+they are. Graphs built by earlier versions of this package hold nodes of
+type `TfBnCompat>FusedBatchNorm`, which a serving binary (TF Serving,
+another Python without `tf_bn_compat`) does not know; this module rewrites
+them. For inference that op is exactly TensorFlow's `FusedBatchNormV3`: same
+inputs (x, scale, offset, mean, variance), same attributes (T, U, epsilon,
+exponential_avg_factor, data_format, is_training) and the same first three
+outputs (y, batch_mean, batch_variance). Only outputs 3 and 4 differ (ours:
+saved mean and inverse standard deviation for the gradient; TF's: device-
+specific reserve spaces, plus a sixth), so the rewrite is refused when
+anything reads them.
 
 The approach is a GraphDef rewrite of an inference graph:
 

@@ -57,7 +57,7 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(const bn_forward_args_t* a,
     return BN_ERR_NULL_POINTER;
   }
   try {
-    std::vector<float> mean(c), inv_std(c), var_unbiased(c);
+    std::vector<float> mean(c), inv_std(c), var_unbiased(c), var_biased(c);
     if (a->is_training) {
       bn_stats_args_t stats{};
       stats.g = g;
@@ -65,6 +65,7 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(const bn_forward_args_t* a,
       stats.epsilon = a->epsilon;
       stats.mean = mean.data();
       stats.var_unbiased = var_unbiased.data();
+      stats.var_biased = a->saved_var != nullptr ? var_biased.data() : nullptr;
       stats.inv_std = inv_std.data();
       status = BN_ISA_ENTRY(bn_cpu_stats)(&stats, parallel_for, pf_ctx);
       if (status != BN_OK) return status;
@@ -78,6 +79,7 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(const bn_forward_args_t* a,
       }
     } else {
       bn::CopyOrSkip(a->mean_in, c, mean.data());
+      bn::CopyOrSkip(a->var_in, c, var_biased.data());
       status = BN_ISA_ENTRY(bn_cpu_inv_std)(a->var_in, c, a->epsilon,
                                             inv_std.data());
       if (status != BN_OK) return status;
@@ -91,6 +93,7 @@ extern "C" int BN_ISA_ENTRY(bn_cpu_forward)(const bn_forward_args_t* a,
     }
     bn::CopyOrSkip(mean.data(), c, a->saved_mean);
     bn::CopyOrSkip(inv_std.data(), c, a->saved_inv_std);
+    bn::CopyOrSkip(var_biased.data(), c, a->saved_var);
     bn_transform_args_t transform{};
     transform.g = g;
     transform.x = a->x;

@@ -112,7 +112,10 @@ typedef struct {
  * In inference mean_in / var_in normalize x and are copied to batch_mean /
  * batch_var (NaN for an empty batch, as TF does); saved_mean = mean_in,
  * saved_inv_std = 1/sqrt(var_in + eps).
- * saved_mean / saved_inv_std may be NULL. */
+ * saved_var receives what FusedBatchNormV3's CPU kernel keeps in its second
+ * reserve space: the biased batch variance in training, var_in in inference.
+ * saved_mean / saved_inv_std / saved_var may be NULL; the CUDA forward
+ * ignores saved_var. */
 typedef struct {
   bn_geometry_t g;
   const void* x;
@@ -128,6 +131,7 @@ typedef struct {
   float* batch_var;
   float* saved_mean;
   float* saved_inv_std;
+  float* saved_var;
 } bn_forward_args_t;
 
 /* Gradient of the forward, as FusedBatchNormGradV3. With xc = x - mean:

@@ -12,7 +12,9 @@
 #ifndef TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 #define TF_BN_COMPAT_TF_ADAPTERS_FUSED_BATCH_NORM_COMMON_H_
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "custom_ops/kernels/bn_kernels.h"
 #include "custom_ops/tf_adapters/attr_checks.h"
@@ -117,7 +119,35 @@ inline absl::Status BnStatus(int status) {
                           bn_status_string(status));
 }
 
-template <typename Device, typename T>
+// Which op a kernel implements, and so what its outputs 3 and 4 (the
+// gradient's inputs 3 and 4 in training) hold besides the saved batch mean:
+//   kOwnOp:           TfBnCompat>FusedBatchNorm(Grad): inv_std;
+//   kStockCpu:        FusedBatchNormV3 / FusedBatchNormGradV3 as TF's CPU
+//                     kernels define them: the biased batch variance, and a
+//                     scalar third reserve space (the gradient ignores it);
+//   kStockOneDnn:     _MklNativeFusedBatchNormV3 / ...GradV3 (the names
+//                     oneDNN's graph rewrite gives those ops) as oneDNN's
+//                     kernels define them: as kStockCpu, but an empty third
+//                     reserve space and scalar unused gradient outputs;
+//   kStockInvStd:     FusedBatchNormV3 / ...GradV3 as TF's GPU kernels
+//                     define them: inv_std (cuDNN's saved inverse standard
+//                     deviation), and an empty third reserve space.
+enum BnContract {
+  kOwnOp = 0,
+  kStockCpu = 1,
+  kStockOneDnn = 2,
+  kStockInvStd = 3
+};
+
+// Whether a contract keeps the biased variance (else inv_std).
+constexpr bool KeepsVariance(int contract) {
+  return contract == kStockCpu || contract == kStockOneDnn;
+}
+
+// Calls of the kernels registered for TensorFlow's own ops (stock_kernels.cc).
+void CountStockRun(bool forward);
+
+template <typename Device, typename T, int kContract = kOwnOp>
 class FusedBatchNormOp : public OpKernel, public BnAttrs {
  public:
   explicit FusedBatchNormOp(OpKernelConstruction* ctx)
@@ -166,7 +196,20 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
     a.batch_mean = out[0]->flat<float>().data();
     a.batch_var = out[1]->flat<float>().data();
     a.saved_mean = out[2]->flat<float>().data();
-    a.saved_inv_std = out[3]->flat<float>().data();
+    if (KeepsVariance(kContract)) {
+      a.saved_var = out[3]->flat<float>().data();
+    } else {
+      a.saved_inv_std = out[3]->flat<float>().data();
+    }
+    if (kContract != kOwnOp) {
+      Tensor* reserve = nullptr;
+      const bool scalar = kContract == kStockCpu;
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                              5, scalar ? TensorShape({}) : TensorShape({0}),
+                              &reserve));
+      if (scalar) reserve->scalar<float>()() = 0.0f;
+      CountStockRun(true);
+    }
     OP_REQUIRES_OK(ctx, BnStatus(BnLauncher<Device>::Forward(ctx, a)));
   }
 
@@ -174,7 +217,7 @@ class FusedBatchNormOp : public OpKernel, public BnAttrs {
   float factor_ = 1.0f;
 };
 
-template <typename Device, typename T>
+template <typename Device, typename T, int kContract = kOwnOp>
 class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
  public:
   explicit FusedBatchNormGradOp(OpKernelConstruction* ctx)
@@ -210,6 +253,28 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
     a.scale = ctx->input(2).flat<float>().data();
     a.mean = ctx->input(3).flat<float>().data();
     a.variance_or_inv_std = ctx->input(4).flat<float>().data();
+    Tensor inv_std;
+    if (KeepsVariance(kContract) && is_training_) {
+      // TF's CPU forward keeps the biased variance, ours wants inv_std.
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_FLOAT, TensorShape({c}),
+                                             &inv_std));
+      OP_REQUIRES_OK(ctx, BnStatus(bn_cpu_inv_std(
+                              a.variance_or_inv_std, c, epsilon_,
+                              inv_std.flat<float>().data())));
+      a.variance_or_inv_std = inv_std.flat<float>().data();
+    }
+    if (kContract != kOwnOp) {
+      // FusedBatchNormGradV3's reserve_space_4 / reserve_space_5: unused.
+      const bool scalar = kContract == kStockOneDnn;
+      for (int i = 3; i <= 4; ++i) {
+        Tensor* unused = nullptr;
+        OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                                i, scalar ? TensorShape({}) : TensorShape({0}),
+                                &unused));
+        if (scalar) unused->scalar<float>()() = 0.0f;
+      }
+      CountStockRun(false);
+    }
     a.epsilon = epsilon_;
     a.is_training = is_training_;
     a.dscale = dscale->flat<float>().data();
@@ -229,6 +294,41 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
                               .TypeConstraint<T>("T")                      \
                               .TypeConstraint<float>("U"),                 \
                           ::tensorflow::tf_bn_compat::FusedBatchNormGradOp<DEVICE, T>)
+
+// Registers kernels for TensorFlow's FusedBatchNormV3 / FusedBatchNormGradV3
+// (or the names oneDNN's graph rewrite gives them, with oneDNN's kernel
+// label) at priority 1, so that they take precedence over TensorFlow's. Run
+// when the package asks (stock_kernels.cc), never when the library loads.
+template <typename Device, typename T, int kContract>
+void RegisterStockKernels(
+    const char* forward_op, const char* grad_op, const char* label,
+    const char* device_type,
+    std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out) {
+  register_kernel::Name forward(forward_op);
+  register_kernel::Name grad(grad_op);
+  for (register_kernel::Name* b : {&forward, &grad}) {
+    b->Device(device_type);
+    b->template TypeConstraint<T>("T");
+    b->template TypeConstraint<float>("U");
+    b->Priority(1);
+    if (label[0] != '\0') b->Label(label);
+  }
+  out->emplace_back(new kernel_factory::OpKernelRegistrar(
+      forward.Build(), "TfBnCompatStockFusedBatchNorm",
+      [](OpKernelConstruction* ctx) -> OpKernel* {
+        return new FusedBatchNormOp<Device, T, kContract>(ctx);
+      }));
+  out->emplace_back(new kernel_factory::OpKernelRegistrar(
+      grad.Build(), "TfBnCompatStockFusedBatchNormGrad",
+      [](OpKernelConstruction* ctx) -> OpKernel* {
+        return new FusedBatchNormGradOp<Device, T, kContract>(ctx);
+      }));
+}
+
+// The GPU registrations of RegisterStockKernels, set by the CUDA adapters
+// when they are compiled in (else null).
+extern void (*g_register_stock_gpu_kernels)(
+    std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out);
 
 }  // namespace tf_bn_compat
 }  // namespace tensorflow

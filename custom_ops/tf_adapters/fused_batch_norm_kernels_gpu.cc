@@ -55,6 +55,29 @@ int BnLauncher<GPUDevice>::Backward(OpKernelContext* ctx,
   return bn_cuda_backward(&a, workspace.flat<int8>().data(), Stream(ctx));
 }
 
+namespace {
+
+// TensorFlow's GPU kernels keep inv_std as their second reserve space, as
+// ours do.
+void RegisterStockGpuKernels(
+    std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out) {
+  const char *fwd = "FusedBatchNormV3", *grad = "FusedBatchNormGradV3";
+  RegisterStockKernels<GPUDevice, float, kStockInvStd>(fwd, grad, "",
+                                                       DEVICE_GPU, out);
+  RegisterStockKernels<GPUDevice, Eigen::half, kStockInvStd>(fwd, grad, "",
+                                                             DEVICE_GPU, out);
+  RegisterStockKernels<GPUDevice, bfloat16, kStockInvStd>(fwd, grad, "",
+                                                          DEVICE_GPU, out);
+}
+
+struct OfferStockGpuKernels {
+  OfferStockGpuKernels() {
+    g_register_stock_gpu_kernels = &RegisterStockGpuKernels;
+  }
+} offer_stock_gpu_kernels;
+
+}  // namespace
+
 TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, float);
 TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, Eigen::half);
 TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, bfloat16);

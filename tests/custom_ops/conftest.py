@@ -45,3 +45,17 @@ def kernels_lib():
     pytest.fail("%s missing: run python custom_ops/build.py" %
                 kernels_ctypes.LIB_PATH)
   return kernels_ctypes.load()
+
+
+@pytest.fixture
+def tensorflows_kernels():
+  """For comparisons with TensorFlow's kernels in this process.
+
+  Once the package registered our kernels for TensorFlow's FusedBatchNormV3 /
+  FusedBatchNormGradV3 (the layers' fused path does), TensorFlow's no longer
+  run in this process and such a comparison would be ours against ours: it
+  fails instead. Run these modules before tests that use the layers.
+  """
+  if _library.stock_kernels_registered():
+    pytest.fail("our kernels are registered for TensorFlow's fused batch norm "
+                "in this process, so TensorFlow's cannot be compared with")

@@ -57,7 +57,7 @@ class ForwardArgs(ctypes.Structure):
               ("offset", _VP), ("mean_in", _VP), ("var_in", _VP),
               ("epsilon", _FLOAT), ("exponential_avg_factor", _FLOAT),
               ("is_training", _INT), ("batch_mean", _VP), ("batch_var", _VP),
-              ("saved_mean", _VP), ("saved_inv_std", _VP)]
+              ("saved_mean", _VP), ("saved_inv_std", _VP), ("saved_var", _VP)]
 
 
 class BackwardArgs(ctypes.Structure):

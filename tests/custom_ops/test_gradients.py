@@ -7,6 +7,9 @@ import tensorflow as tf
 import bn_reference as ref
 from tf_bn_compat.ops import _custom_op
 
+# Compared with TensorFlow's kernels in this process (see conftest.py).
+pytestmark = pytest.mark.usefixtures("tensorflows_kernels")
+
 EPS = 1e-3
 
 

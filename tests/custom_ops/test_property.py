@@ -2,10 +2,14 @@
 the raw op, against TF's FusedBatchNormV3 (float32, eager)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import bn_reference as ref
+
+# Compared with TensorFlow's kernels in this process (see conftest.py).
+pytestmark = pytest.mark.usefixtures("tensorflows_kernels")
 
 SPECIALS = [np.nan, np.inf, -np.inf]
 

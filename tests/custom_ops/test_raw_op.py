@@ -6,6 +6,9 @@ import tensorflow as tf
 
 import bn_reference as ref
 
+# Compared with TensorFlow's kernels in this process (see conftest.py).
+pytestmark = pytest.mark.usefixtures("tensorflows_kernels")
+
 EPS = 1e-3
 SPATIAL = (5, 3, 2)
 

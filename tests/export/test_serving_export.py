@@ -6,12 +6,12 @@ GraphDef. A fresh Python (`-I`: no PYTHONPATH, no current directory), which
 never imports tf_bn_compat nor loads its op library, loads both and runs
 them.
 
-Tolerance 1e-5: in-process the batch norm runs on our compiled op, in the
-child on TensorFlow's FusedBatchNormV3. In inference both compute
-`(x - mean) * scale / sqrt(variance + epsilon) + offset` per element, with
-the operations grouped differently, so results differ by float32 rounding
-(a few ulp of values of magnitude ~1-10, i.e. ~1e-6); the rest of the graph
-is identical.
+Tolerance 1e-5: the graphs hold TensorFlow's FusedBatchNormV3, which runs on
+our kernels in-process and on TensorFlow's in the child. In inference both
+compute `(x - mean) * scale / sqrt(variance + epsilon) + offset` per element,
+with the operations grouped differently, so results differ by float32 rounding
+(a few ulp of values of magnitude ~1-10, i.e. ~1e-6); the rest of the graph is
+identical.
 """
 
 import os
@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-direct-tensorflow-import
 
 from tf_bn_compat import export
 from tf_bn_compat import layers
@@ -79,9 +80,11 @@ def exported(tmp_path_factory):
       train = tf.compat.v1.train.AdamOptimizer(0.01).minimize(loss)
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
+      before = _library.stock_kernel_runs()
       for step in range(5):
         x, y = _data(step)
         sess.run(train, {images: x, labels: y})
+      after = _library.stock_kernel_runs()
       moving_mean = sess.run(bn.moving_mean)
       x_test, _ = _data(100)
       expected = sess.run(logits, {images: x_test})
@@ -96,25 +99,40 @@ def exported(tmp_path_factory):
   np.savez(inputs, x=x_test)
   return dict(graph_def=graph.as_graph_def(), frozen=frozen,
               saved_model=saved_model, frozen_pb=frozen_pb, inputs=inputs,
-              expected=expected, moving_mean=moving_mean, root=root)
+              expected=expected, moving_mean=moving_mean, root=root,
+              runs=(after[0] - before[0], after[1] - before[1]))
 
 
 def _require_custom_backend():
   if _library.backend() != "custom":
-    pytest.skip("backend is %r: the compiled op library is not loaded, so "
-                "the graph has no op to rewrite" % _library.backend())
+    pytest.skip("backend is %r: the compiled op library is not loaded" %
+                _library.backend())
 
 
-def test_in_process_graph_uses_our_op(exported):
+def test_in_process_graph_holds_the_stock_op_run_by_our_kernels(exported):
+  ops = _op_types(exported["graph_def"])
+  assert {"FusedBatchNormV3", "FusedBatchNormGradV3"} <= ops
+  assert not _no_ours(ops)
   _require_custom_backend()
-  assert export.OUR_FUSED_OP in _op_types(exported["graph_def"])
+  forward, grad = exported["runs"]
+  assert grad == 5
+  # With oneDNN on, grappler fuses the batch norm and relu of the forward
+  # into oneDNN's _FusedBatchNormEx, whose kernel is oneDNN's.
+  assert forward == (0 if _pywrap_util_port.IsMklEnabled() else 5)
 
 
-def test_rewrite_refuses_the_training_graph(exported):
+def test_rewrite_refuses_a_training_graph_of_our_own_op():
   _require_custom_backend()
+  from tf_bn_compat.ops import _custom_op  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default() as graph:
+    x = tf.compat.v1.placeholder(tf.float32, SHAPE)
+    y, _, _ = _custom_op.custom_fused_batch_norm(x, tf.ones([3]),
+                                                 tf.zeros([3]))
+    tf.gradients(y, x)
+  assert export.OUR_FUSED_OP in _op_types(graph.as_graph_def())
   # The gradient reads outputs 3 and 4 of the training-mode node.
   with pytest.raises(ValueError, match="outputs read by"):
-    export.rewrite_for_serving(exported["graph_def"])
+    export.rewrite_for_serving(graph.as_graph_def())
 
 
 def test_exported_graphs_have_stock_ops_only(exported):

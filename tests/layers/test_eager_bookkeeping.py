@@ -271,12 +271,13 @@ def test_the_fused_path_runs_our_op():
   assert bn.fused is True and ref.fused is True
   types = {op.type for op in train.get_concrete_function(x).graph
            .get_operations()}
+  assert {"FusedBatchNormV3", "FusedBatchNormGradV3"} <= types
+  assert not any(t.startswith("TfBnCompat") for t in types)
   if _library.backend() == "custom":
-    assert "TfBnCompat>FusedBatchNorm" in types
-    assert "TfBnCompat>FusedBatchNormGrad" in types
-    assert not any(t.startswith("FusedBatchNorm") for t in types)
-  else:
-    assert "FusedBatchNormV3" in types
+    before = _library.stock_kernel_runs()
+    train(x)
+    after = _library.stock_kernel_runs()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
 def _ramp(shape, dtype=tf.float32, partition_info=None):

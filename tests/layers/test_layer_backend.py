@@ -1,36 +1,52 @@
-"""The layer's fused path runs on our compiled op; the fallback is explicit."""
+"""The layer's fused path runs our kernels on TensorFlow's op; the fallback
+is explicit."""
 
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import package_env
 import parity
+from tf_bn_compat.ops import _library
 
 
-def _op_types(config, backend, monkeypatch, rank=4):
+def _op_types(config, backend, monkeypatch, rank=4, run=False):
+  """Op types of a training + inference graph; with `run`, also the calls
+  of our stock-op kernels (forward, gradient) while running it."""
   monkeypatch.setenv("TF_BN_COMPAT_BACKEND", backend)
   with tf.Graph().as_default() as graph:
     x = tf.compat.v1.placeholder(tf.float32, [None] + [3] * (rank - 1))
     # Python bools keep the ops in this graph (a bool tensor would put them
     # in the bodies of a v2 `If`).
     layer = parity.ours_module().BatchNormalization(**config)
-    tf.gradients(layer(x, training=True), x)
-    layer(x, training=False)
-    return {op.type for op in graph.get_operations()}
+    fetches = tf.gradients(layer(x, training=True), x)
+    fetches.append(layer(x, training=False))
+    types = {op.type for op in graph.get_operations()}
+    if not run:
+      return types
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      before = _library.stock_kernel_runs()
+      sess.run(fetches, {x: np.ones([2] + [3] * (rank - 1), np.float32)})
+      after = _library.stock_kernel_runs()
+    return types, (after[0] - before[0], after[1] - before[1])
 
 
 @pytest.mark.parametrize("config,rank", [({}, 4), ({"axis": 1}, 4),
                                          ({}, 5), ({"axis": 1}, 5)],
                          ids=["nhwc", "nchw", "ndhwc", "ncdhw"])
-def test_fused_layers_run_on_our_op(monkeypatch, config, rank):
-  types = _op_types(config, "custom", monkeypatch, rank)
-  assert "TfBnCompat>FusedBatchNorm" in types
-  assert "TfBnCompat>FusedBatchNormGrad" in types
-  assert not {"FusedBatchNormV3", "FusedBatchNormGradV3"} & types
+def test_fused_layers_run_our_kernels_on_tensorflows_op(monkeypatch, config,
+                                                       rank):
+  types, runs = _op_types(config, "custom", monkeypatch, rank, run=True)
+  assert {"FusedBatchNormV3", "FusedBatchNormGradV3"} <= types
+  assert not any(t.startswith("TfBnCompat") for t in types)
+  # Training and inference forward, and the gradient, each ran ours (with
+  # oneDNN on too: the renamed nodes get our kernels).
+  assert runs == (2, 1)
 
 
 def test_tf_backend_runs_on_tensorflows_op(monkeypatch):
@@ -93,7 +109,7 @@ def test_forward_op_carries_epsilon_and_data_format(monkeypatch, data_format,
                                    tf.zeros([4]), epsilon=0.25,
                                    data_format=data_format)
     op = y.op
-    assert op.type == "TfBnCompat>FusedBatchNorm"
+    assert op.type == "FusedBatchNormV3"
     assert op.get_attr("epsilon") == 0.25
     assert op.get_attr("data_format").decode() == data_format
     assert op.get_attr("is_training") is True

@@ -2,13 +2,20 @@
 
 Values are compared with TF's own function at float32 rounding of a
 different summation order (1e-5); the argument rules and errors must be the
-same.
+same. Both build TensorFlow's FusedBatchNormV3, which this process runs on
+our kernels once they are registered, so TF's function runs in a child
+Python that never loads our library (TF_BN_COMPAT_BACKEND=tf).
 """
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import package_env
 from tf_bn_compat import ops
 
 LAYOUTS = {
@@ -40,16 +47,76 @@ def _run(fn, x, params, **kwargs):
       return sess.run(list(outputs) + grads)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize("factor", [1.0, 0.25])
-@pytest.mark.parametrize("is_training", [True, False])
-@pytest.mark.parametrize("data_format", sorted(LAYOUTS))
-def test_matches_tf_function(data_format, is_training, factor, dtype):
+MATCH_CASES = [(data_format, is_training, factor, dtype)
+               for data_format in sorted(LAYOUTS)
+               for is_training in (True, False)
+               for factor in (1.0, 0.25)
+               for dtype in ("float32", "float16")]
+EPSILONS = [1e-7, 0.0, 0.5]
+
+
+def _match_case(data_format, is_training, factor, dtype):
   x, params = _inputs(LAYOUTS[data_format], data_format, dtype)
-  kwargs = dict(epsilon=0.01, data_format=data_format,
-                is_training=is_training, exponential_avg_factor=factor)
+  return x, params, dict(epsilon=0.01, data_format=data_format,
+                         is_training=is_training,
+                         exponential_avg_factor=factor)
+
+
+def _epsilon_case(epsilon):
+  x, params = _inputs(LAYOUTS["NHWC"], "NHWC", "float32")
+  # Channel 0 has variance 1e-6, so its output depends strongly on epsilon
+  # (a clamp to 1e-5 would shrink it threefold). Its values sit on 1.0 with
+  # a spread of 1e-3: float32 keeps x - mean to ~6e-5 relative, hence 1e-3.
+  noise = np.random.RandomState(3).standard_normal(x.shape[:-1])
+  x[..., 0] = 1.0 + 1e-3 * noise
+  return x, params, dict(epsilon=epsilon, is_training=True)
+
+
+def tf_results():
+  """TF's function on every compared case: {"match_i_k" / "eps_i_k": array}."""
+  out = {}
+  for prefix, cases in (("match", [_match_case(*c) for c in MATCH_CASES]),
+                        ("eps", [_epsilon_case(e) for e in EPSILONS])):
+    for i, (x, params, kwargs) in enumerate(cases):
+      values = _run(tf.compat.v1.nn.fused_batch_norm, x, params, **kwargs)
+      for k, value in enumerate(values):
+        out["%s_%d_%d" % (prefix, i, k)] = np.asarray(value)
+  return out
+
+
+_CHILD = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_fused_batch_norm_api as module
+np.savez(sys.argv[2], **module.tf_results())
+with open("/proc/self/maps") as f:
+  assert "_tf_bn_compat_ops" not in f.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def theirs(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("tf_function") / "theirs.npz")
+  run = subprocess.run(
+      [sys.executable, "-c", _CHILD, os.path.dirname(os.path.abspath(
+          __file__)), out], capture_output=True, text=True, timeout=600,
+      check=False, env=package_env.child_env(TF_BN_COMPAT_BACKEND="tf"))
+  assert run.returncode == 0, run.stderr[-3000:]
+  results = dict(np.load(out))
+
+  def get(prefix, i, count):
+    return [results["%s_%d_%d" % (prefix, i, k)] for k in range(count)]
+  return get
+
+
+@pytest.mark.parametrize("case", range(len(MATCH_CASES)),
+                         ids=["-".join(map(str, c)) for c in MATCH_CASES])
+def test_matches_tf_function(theirs, case):
+  x, params, kwargs = _match_case(*MATCH_CASES[case])
+  dtype = MATCH_CASES[case][3]
   ours = _run(ops.fused_batch_norm, x, params, **kwargs)
-  theirs = _run(tf.compat.v1.nn.fused_batch_norm, x, params, **kwargs)
+  theirs = theirs("match", case, len(ours))
   tol = 1e-5 if dtype == "float32" else 1e-2
   assert [np.asarray(a).dtype for a in ours] == [
       np.asarray(b).dtype for b in theirs]
@@ -57,6 +124,17 @@ def test_matches_tf_function(data_format, is_training, factor, dtype):
     np.testing.assert_allclose(np.asarray(a, np.float64),
                                np.asarray(b, np.float64), rtol=tol,
                                atol=tol * 10, err_msg="output %d" % i)
+
+
+def test_runs_our_kernels_on_the_compiled_backend():
+  from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
+  if _library.backend() != "custom":
+    pytest.skip("backend is %r" % _library.backend())
+  before = _library.stock_kernel_runs()
+  x, params, kwargs = _match_case("NCHW", True, 1.0, "float32")
+  _run(ops.fused_batch_norm, x, params, **kwargs)
+  after = _library.stock_kernel_runs()
+  assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
 def test_training_without_running_statistics():
@@ -99,15 +177,10 @@ def test_bad_arguments_raise_at_graph_construction(builder, error):
       builder()
 
 
-@pytest.mark.parametrize("epsilon", [1e-7, 0.0, 0.5])
-def test_epsilon_is_passed_through_like_tf(epsilon):
-  x, params = _inputs(LAYOUTS["NHWC"], "NHWC", "float32")
-  # Channel 0 has variance 1e-6, so its output depends strongly on epsilon
-  # (a clamp to 1e-5 would shrink it threefold). Its values sit on 1.0 with
-  # a spread of 1e-3: float32 keeps x - mean to ~6e-5 relative, hence 1e-3.
-  noise = np.random.RandomState(3).standard_normal(x.shape[:-1])
-  x[..., 0] = 1.0 + 1e-3 * noise
-  kwargs = dict(epsilon=epsilon, is_training=True)
+@pytest.mark.parametrize("case", range(len(EPSILONS)),
+                         ids=[str(e) for e in EPSILONS])
+def test_epsilon_is_passed_through_like_tf(theirs, case):
+  x, params, kwargs = _epsilon_case(EPSILONS[case])
   ours = _run(ops.fused_batch_norm, x, params, **kwargs)
-  theirs = _run(tf.compat.v1.nn.fused_batch_norm, x, params, **kwargs)
+  theirs = theirs("eps", case, len(ours))
   np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-3, atol=1e-3)

@@ -1,4 +1,5 @@
-"""Batch-normalization ops: `fused_batch_norm` on the package's compiled op."""
+"""Batch-normalization ops: `fused_batch_norm` (TensorFlow's FusedBatchNormV3,
+run by the package's compiled kernels)."""
 
 from tf_bn_compat.ops.fused import fused_batch_norm
 

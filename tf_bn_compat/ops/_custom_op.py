@@ -1,4 +1,8 @@
-"""Python wrappers and gradients of the compiled ops.
+"""Python wrappers and gradients of the package's own compiled ops.
+
+The layers no longer build these ops (they build TensorFlow's, run by our
+kernels); they stay registered so that graphs built by earlier versions
+load, train and export here.
 
 `TfBnCompat>FusedBatchNorm` has the semantics of `FusedBatchNormV3`;
 its gradient is `TfBnCompat>FusedBatchNormGrad` (as `FusedBatchNormGradV3`),

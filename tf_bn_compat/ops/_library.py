@@ -17,8 +17,15 @@ is built), or unset/"auto" (the compiled op when it can be had, else
 TensorFlow's, with one warning that says why). On a machine with a GPU whose
 compute capability our CUDA kernels have not been verified on (`_gpu_policy`),
 "auto" runs TensorFlow's op, with one log line.
+
+Graphs hold TensorFlow's own `FusedBatchNormV3` / `FusedBatchNormGradV3`
+either way. On the compiled backend `enable_stock_kernels()` registers the
+library's kernels for those ops (and for the names oneDNN's graph rewrite
+gives them) at a higher priority than TensorFlow's, so this process runs ours
+while the graphs stay portable.
 """
 
+import ctypes
 import os
 import threading
 import warnings
@@ -50,6 +57,9 @@ class _LoaderState(object):
     notes: Libraries passed over while resolving.
     gpu_reason: Why the visible GPUs rule out our kernels ("" for none), or
       None before the check.
+    stock: The `STOCK_*` bits of the kernels registered for TensorFlow's
+      ops (registrations outlive `reset()`, as the library does).
+    handle: ctypes handle of the loaded library, or None.
   """
 
   def __init__(self):
@@ -70,9 +80,19 @@ class _LoaderState(object):
       self.source = None
       self.notes = []
       self.gpu_reason = None
+      self.handle = None
+      self.stock = 0
 
 
 STATE = _LoaderState()
+
+# Bits of the library's tf_bn_compat_register_stock_kernels: our kernels for
+# FusedBatchNormV3 / FusedBatchNormGradV3 on CPU, for the
+# _MklNativeFusedBatchNorm{,Grad}V3 nodes oneDNN's rewrite makes of them, on
+# GPU (in a build with CUDA).
+STOCK_CPU = 1
+STOCK_ONEDNN = 2
+STOCK_GPU = 4
 
 
 def packaged_library_path():
@@ -231,3 +251,60 @@ def unverified_gpu_reason():
       if reason:
         tf.compat.v1.logging.warning("tf_bn_compat: " + reason)
     return STATE.gpu_reason
+
+
+def _handle():
+  """The ctypes handle of the loaded library (the same dlopen handle)."""
+  if STATE.handle is None and STATE.path:
+    handle = ctypes.CDLL(STATE.path)
+    handle.tf_bn_compat_register_stock_kernels.argtypes = [ctypes.c_int]
+    handle.tf_bn_compat_register_stock_kernels.restype = ctypes.c_int
+    handle.tf_bn_compat_stock_kernel_runs.argtypes = [ctypes.c_int]
+    handle.tf_bn_compat_stock_kernel_runs.restype = ctypes.c_int64
+    STATE.handle = handle
+  return STATE.handle
+
+
+def enable_stock_kernels():
+  """Makes this process run our kernels for TensorFlow's fused batch norm.
+
+  Registers them (once) for FusedBatchNormV3 / FusedBatchNormGradV3 on CPU,
+  for oneDNN's renamed nodes, and on GPU when the library has CUDA kernels
+  (the caller decided the backend, GPU policy included). Kernels TensorFlow
+  already created (an open Session's, an eager op's cached one) stay
+  TensorFlow's.
+
+  Returns:
+    The `STOCK_*` bits registered.
+
+  Raises:
+    RuntimeError: if the library is unavailable.
+  """
+  module = load_library()
+  if module is None:
+    raise RuntimeError("tf_bn_compat: the compiled op library is unavailable: "
+                       "%s" % STATE.error)
+  with STATE.lock:
+    if STATE.stock == 0:
+      STATE.stock = _handle().tf_bn_compat_register_stock_kernels(
+          STOCK_CPU | STOCK_ONEDNN | STOCK_GPU)
+    return STATE.stock
+
+
+def stock_kernels_registered():
+  """The `STOCK_*` bits registered in this process (by anyone), 0 if none."""
+  if STATE.module is None:
+    return 0
+  return _handle().tf_bn_compat_register_stock_kernels(0)
+
+
+def stock_kernel_runs():
+  """(forward, gradient) calls of our kernels for TensorFlow's ops so far.
+
+  (0, 0) when no library is loaded.
+  """
+  handle = _handle() if STATE.module is not None else None
+  if handle is None:
+    return (0, 0)
+  return (handle.tf_bn_compat_stock_kernel_runs(1),
+          handle.tf_bn_compat_stock_kernel_runs(0))

@@ -1,8 +1,13 @@
 """`fused_batch_norm`: the contract of `tf.compat.v1.nn.fused_batch_norm`.
 
-The computation runs on this package's compiled op when its library loads
-(see `tf_bn_compat.ops._library`), else on TensorFlow's `FusedBatchNormV3`.
+The graph always holds TensorFlow's `FusedBatchNormV3` (its gradient
+`FusedBatchNormGradV3`), so it serves, is optimized by grappler and compiles
+with XLA anywhere. On the compiled backend this package's kernels are
+registered for those ops first (see `tf_bn_compat.ops._library`), and run
+them in this process.
 """
+
+import math
 
 import tensorflow as tf
 
@@ -50,7 +55,8 @@ def fused_batch_norm(x,
 
   Raises:
     ValueError: if `mean` or `variance` is missing when `is_training` is
-      False or `exponential_avg_factor` != 1, or shapes disagree.
+      False or `exponential_avg_factor` != 1, if `epsilon` is negative or
+      not finite or `exponential_avg_factor` not finite, or shapes disagree.
   """
   if exponential_avg_factor is None:
     exponential_avg_factor = 1.0
@@ -61,12 +67,14 @@ def fused_batch_norm(x,
                      "`is_training` is False or `exponential_avg_factor` != "
                      f"1.0. Received: `mean` {mean!r} and `variance` "
                      f"{variance!r}")
+  # TensorFlow's op turns these into NaN outputs; our kernels refuse them.
+  if not (math.isfinite(epsilon) and epsilon >= 0):
+    raise ValueError("epsilon must be finite and >= 0, got %r" % (epsilon,))
+  if not math.isfinite(exponential_avg_factor):
+    raise ValueError("exponential_avg_factor must be finite, got %r" %
+                     (exponential_avg_factor,))
   if _library.backend() == "custom":
-    from tf_bn_compat.ops import _custom_op  # Loads the library lazily.
-    return _custom_op.custom_fused_batch_norm(
-        x, scale, offset, mean, variance, epsilon=epsilon,
-        data_format=data_format, is_training=is_training,
-        exponential_avg_factor=exponential_avg_factor, name=name)
+    _library.enable_stock_kernels()
   return tf.compat.v1.nn.fused_batch_norm(
       x, scale, offset, mean=mean, variance=variance, epsilon=epsilon,
       data_format=data_format, is_training=is_training, name=name,
