@@ -30,12 +30,22 @@ def pytest_configure(config):
       "markers", "eager_context: runs eager ops; run after all other tests.")
 
 
-def pytest_collection_modifyitems(items):
-  """Moves the `eager_context` tests last, keeping the order of each part.
+def _run_order(item):
+  """0: compares with TensorFlow's kernels; 1: the rest; 2: eager context."""
+  if "tensorflows_kernels" in getattr(item, "fixturenames", ()):
+    return 0
+  return 2 if item.get_closest_marker("eager_context") is not None else 1
 
-  Once eager ops have run in a process, `tf.compat.v1.enable_v2_behavior()`
+
+def pytest_collection_modifyitems(items):
+  """Orders the tests in three parts, keeping the order within each.
+
+  First the tests that compare with TensorFlow's own fused batch norm
+  kernels in this process (the `tensorflows_kernels` fixture): once the
+  layers' fused path has run, our kernels are registered for TensorFlow's
+  ops and TensorFlow's no longer run here. Last the `eager_context` tests:
+  once eager ops have run in a process, `tf.compat.v1.enable_v2_behavior()`
   after `disable_v2_behavior()` (the "v1" `graph_mode`) raises ("must be
-  called at program startup"), so every test that needs it runs first.
+  called at program startup"), so every test that needs it runs before.
   """
-  items.sort(key=lambda item: item.get_closest_marker("eager_context")
-             is not None)
+  items.sort(key=_run_order)

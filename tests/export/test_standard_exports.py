@@ -2,7 +2,7 @@
 
 Each model (a convnet with the fused batch norm, its statistics trained a
 few steps) is exported by one of TensorFlow's own SavedModel paths, then a
-fresh Python (`-I`, tests/serving_check.py), which never imports
+fresh Python (`-I`, tests/export/serving_check.py), which never imports
 tf_bn_compat nor loads its op library, loads it and runs the serving
 signature on the same input. The graphs hold TensorFlow's FusedBatchNormV3,
 which this process runs on our kernel and the child on TensorFlow's.
@@ -27,7 +27,7 @@ from tf_bn_compat.ops import _library
 
 v1 = tf.compat.v1
 SHAPE = (8, 8, 8, 3)
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _data(seed):
@@ -54,7 +54,7 @@ def _serve_in_child(saved_model, root, loader):
          if k not in ("PYTHONPATH", "TF_BN_COMPAT_OPS_LIBRARY")}
   env["TF_CPP_MIN_LOG_LEVEL"] = "3"
   run = subprocess.run(
-      [sys.executable, "-I", os.path.join(TESTS, "serving_check.py"),
+      [sys.executable, "-I", os.path.join(HERE, "serving_check.py"),
        saved_model, "-", inputs, out, loader], cwd=str(root), env=env,
       capture_output=True, text=True, timeout=180, check=False)
   assert run.returncode == 0, run.stderr[-3000:]
