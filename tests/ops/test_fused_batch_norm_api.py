@@ -85,9 +85,10 @@ def tf_results():
 
 
 _CHILD = """
+import os
 import sys
 import numpy as np
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = sys.argv[1].split(os.pathsep)
 import test_fused_batch_norm_api as module
 np.savez(sys.argv[2], **module.tf_results())
 with open("/proc/self/maps") as f:
@@ -99,8 +100,9 @@ with open("/proc/self/maps") as f:
 def theirs(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("tf_function") / "theirs.npz")
   run = subprocess.run(
-      [sys.executable, "-c", _CHILD, os.path.dirname(os.path.abspath(
-          __file__)), out], capture_output=True, text=True, timeout=600,
+      [sys.executable, "-c", _CHILD, os.pathsep.join(
+          [os.path.dirname(os.path.abspath(__file__)), package_env.TESTS]),
+       out], capture_output=True, text=True, timeout=600,
       check=False, env=package_env.child_env(TF_BN_COMPAT_BACKEND="tf"))
   assert run.returncode == 0, run.stderr[-3000:]
   results = dict(np.load(out))
