@@ -13,6 +13,9 @@ import tensorflow as tf
 
 from tf_bn_compat.ops import _library
 
+# The default of FusedBatchNormV3's `epsilon` attribute.
+_OP_DEFAULT_EPSILON = 1e-4
+
 
 def fused_batch_norm(x,
                      scale,
@@ -41,7 +44,8 @@ def fused_batch_norm(x,
     mean: 1-D float32 tensor of size C: population mean for inference, the
       running mean when `exponential_avg_factor` != 1.
     variance: 1-D float32 tensor of size C, as `mean`.
-    epsilon: Small float added to the variance.
+    epsilon: Small float added to the variance (None: 1e-4, the op's
+      default).
     data_format: "NHWC", "NCHW", "NDHWC" or "NCDHW".
     is_training: Python bool: use batch statistics.
     name: Name of the op.
@@ -67,6 +71,10 @@ def fused_batch_norm(x,
                      "`is_training` is False or `exponential_avg_factor` != "
                      f"1.0. Received: `mean` {mean!r} and `variance` "
                      f"{variance!r}")
+  if epsilon is None:
+    # TF1's fused layer passed None on to the op, which took its attribute's
+    # default.
+    epsilon = _OP_DEFAULT_EPSILON
   # TensorFlow's op turns these into NaN outputs; our kernels refuse them.
   if not (math.isfinite(epsilon) and epsilon >= 0):
     raise ValueError("epsilon must be finite and >= 0, got %r" % (epsilon,))
