@@ -227,8 +227,7 @@ def train(config, eval_images, eval_labels, checkpoint_path):
       "batch_moments": seen_moments,
       "initial_moving": initial_moving,
       "moving": final_moving,
-      "batch_elements": _elements_per_channel(eval_bn_input, config,
-                                              config.batch_size),
+      "batch_elements": [_elements_per_channel(x, config) for x in bn_inputs],
       "eval_logits": eval_logits,
       "eval_loss": eval_loss,
       "eval_accuracy": eval_acc,
@@ -238,10 +237,10 @@ def train(config, eval_images, eval_labels, checkpoint_path):
   }
 
 
-def _elements_per_channel(bn_input, config, batch_size):
-  """Elements per channel of the first layer's training batch."""
+def _elements_per_channel(bn_input, config):
+  """Elements per channel of a batch norm's input in a training batch."""
   spatial = [bn_input.shape[a] for a in _reduce_axes(config)[1:]]
-  return batch_size * int(np.prod(spatial))
+  return config.batch_size * int(np.prod(spatial))
 
 
 def expected_moving_statistics(initial, batch_moments, layer, unbiased_n):
@@ -272,11 +271,11 @@ def expected_moving_statistics(initial, batch_moments, layer, unbiased_n):
 def moving_average_error(result, config):
   """Largest relative error of any layer's moving statistics vs. replay."""
   # 4-D inputs normalized over their channel axis take the fused path unless
-  # fused=False; layer l's batch holds batch_elements / 4**l elements.
+  # fused=False.
   fused = config.fused != "false"
   worst = 0.0
   for layer, (mean, variance) in enumerate(result["moving"]):
-    n = result["batch_elements"] // 4 ** layer
+    n = result["batch_elements"][layer]
     want_mean, want_variance = expected_moving_statistics(
         result["initial_moving"][layer], result["batch_moments"], layer,
         n if fused else None)
