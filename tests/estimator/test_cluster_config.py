@@ -212,3 +212,98 @@ def test_same_model_dir_as_native(monkeypatch, tf_config, model_dir):
   else:
     assert cluster_config.model_dir_from_tf_config(
         tf_config, model_dir) == expected
+
+
+def _run_config(est, monkeypatch, tf_config, **kwargs):
+  monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+  return est.RunConfig(**kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_run_config_reads_tf_config(monkeypatch, name):
+  tf_config, expected, keeps_cluster = _CASES[name]
+  config = _run_config(ours, monkeypatch, tf_config)
+  assert tuple(getattr(config, f) for f in _FIELDS) == expected
+  cluster = tf_config.get("cluster", {}) if keeps_cluster else {}
+  assert config.cluster_spec == tf.train.ClusterSpec(cluster)
+  if keeps_cluster:
+    assert config.session_config == cluster_config.distributed_session_config(
+        config.task_type, config.task_id)
+  else:
+    assert config.session_config is None
+  # replace() keeps the task; TF_CONFIG is read at construction only.
+  monkeypatch.delenv("TF_CONFIG")
+  replaced = config.replace(save_checkpoints_steps=7, model_dir="/x")
+  assert tuple(getattr(replaced, f) for f in _FIELDS) == expected
+  assert replaced.cluster_spec == config.cluster_spec
+  assert replaced.session_config == config.session_config
+
+
+def test_run_config_keeps_a_given_session_config(monkeypatch):
+  given = tf.compat.v1.ConfigProto(log_device_placement=True)
+  config = _run_config(ours, monkeypatch, _CASES["worker"][0],
+                       session_config=given)
+  assert config.session_config is given
+  assert config.task_type == "worker"
+
+
+def test_run_config_model_dir_from_tf_config(monkeypatch):
+  assert _run_config(ours, monkeypatch,
+                     {"model_dir": "/b"}).model_dir == "/b"
+  with pytest.raises(ValueError, match="must have the same value"):
+    _run_config(ours, monkeypatch, {"model_dir": "/b"}, model_dir="/a")
+  with pytest.raises(ValueError, match="^model_dir should be non-empty.$"):
+    _run_config(ours, monkeypatch, {}, model_dir="")
+
+
+@pytest.mark.parametrize("name", sorted(_ERRORS))
+def test_run_config_rejects_inconsistent_configs(monkeypatch, name):
+  tf_config, error, text = _ERRORS[name]
+  with pytest.raises(error) as raised:
+    _run_config(ours, monkeypatch, tf_config)
+  assert str(raised.value).startswith(text)
+
+
+def _described(config):
+  values = {f: getattr(config, f) for f in _FIELDS + ("cluster_spec",
+                                                      "model_dir")}
+  values["session_config"] = (None if config.session_config is None else
+                              config.session_config.SerializeToString(
+                                  deterministic=True))
+  return values
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(_CASES) + ["model_dir"])
+def test_run_config_same_as_native(monkeypatch, name):
+  tf_config = (dict(_CASES["chief"][0], model_dir="/b") if name == "model_dir"
+               else _CASES[name][0])
+  expected = _run_config(native, monkeypatch, tf_config)
+  config = _run_config(ours, monkeypatch, tf_config)
+  assert _described(config) == _described(expected)
+  monkeypatch.delenv("TF_CONFIG")
+  assert (_described(config.replace(save_checkpoints_steps=3)) ==
+          _described(expected.replace(save_checkpoints_steps=3)))
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(_ERRORS))
+def test_run_config_same_errors_as_native(monkeypatch, name):
+  tf_config, error, _ = _ERRORS[name]
+  with pytest.raises(error) as native_raised:
+    _run_config(native, monkeypatch, tf_config)
+  with pytest.raises(error) as raised:
+    _run_config(ours, monkeypatch, tf_config)
+  assert str(raised.value) == str(native_raised.value)
+
+
+@needs_native
+@pytest.mark.parametrize("kwargs", [{"save_summary_steps": -1},
+                                    {"model_dir": ""}])
+def test_run_config_checks_arguments_before_tf_config(monkeypatch, kwargs):
+  tf_config = _ERRORS["no_chief"][0]
+  with pytest.raises(ValueError) as native_raised:
+    _run_config(native, monkeypatch, tf_config, **kwargs)
+  with pytest.raises(ValueError) as raised:
+    _run_config(ours, monkeypatch, tf_config, **kwargs)
+  assert str(raised.value) == str(native_raised.value)

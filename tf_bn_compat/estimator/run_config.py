@@ -1,12 +1,15 @@
 """`RunConfig`: where and how often an Estimator writes, and its session.
 
-Only the settings of a single-process Estimator live here; cluster
-properties (from `TF_CONFIG`) read as those of a lone chief worker.
+At construction it reads the task's place in a cluster from `TF_CONFIG`, as
+TensorFlow's did (see `cluster_config.py`); without one the task is the
+chief worker of a cluster of one.
 """
 
 import copy
 
 import tensorflow as tf
+
+from tf_bn_compat.estimator import cluster_config
 
 _USE_DEFAULT = object()
 _DEFAULT_SAVE_CHECKPOINTS_SECS = 600
@@ -109,9 +112,16 @@ class RunConfig(object):
     checkpoint_save_graph_def: Whether `graph.pbtxt` and `model.ckpt-N.meta`
       are written.
 
+  The task's place in a cluster (`cluster_spec`, `task_type`, `task_id`,
+  `is_chief`, `master`, ...) is read from the `TF_CONFIG` environment
+  variable, as is `model_dir` when not given. A training task of a cluster
+  without a `session_config` gets device filters: the chief and each worker
+  see only the parameter servers and themselves.
+
   Raises:
-    ValueError: If both checkpoint schedules are set or a value is out of
-      range (TF's messages).
+    ValueError: If both checkpoint schedules are set, a value is out of
+      range, or `TF_CONFIG` is inconsistent (TF's messages).
+    TypeError: If `TF_CONFIG`'s "service" is not a dict.
   """
 
   def __init__(self,
@@ -134,8 +144,12 @@ class RunConfig(object):
                checkpoint_save_graph_def=True):
     steps, secs = _resolve_checkpoint_schedule(save_checkpoints_steps,
                                                save_checkpoints_secs)
-    self._model_dir = (None if model_dir is None else
-                       _path_to_str(model_dir))
+    tf_config = cluster_config.load_tf_config()
+    if tf_config:
+      tf.compat.v1.logging.info("TF_CONFIG environment variable: %s",
+                                tf_config)
+    self._model_dir = cluster_config.model_dir_from_tf_config(
+        tf_config, None if model_dir is None else _path_to_str(model_dir))
     self._tf_random_seed = tf_random_seed
     self._save_summary_steps = save_summary_steps
     self._save_checkpoints_steps = steps
@@ -154,6 +168,8 @@ class RunConfig(object):
     self._session_creation_timeout_secs = session_creation_timeout_secs
     self._checkpoint_save_graph_def = checkpoint_save_graph_def
     self._validate()
+    _set_cluster(self, cluster_config.cluster_config(tf_config))
+    _set_distributed_session_config(self)
 
   def _validate(self):
     for name, ok, message in _CHECKS:
@@ -200,7 +216,8 @@ class RunConfig(object):
 
   def __str__(self):
     # As TF's Estimator logs its config: the dict of its attributes.
-    return str({"_" + name: getattr(self, name) for name in _REPLACEABLE})
+    return str({"_" + name: getattr(self, name) for name in
+                _REPLACEABLE + cluster_config.ClusterConfig._fields})
 
   def __repr__(self):
     return "RunConfig(%s)" % ", ".join(
@@ -230,17 +247,32 @@ class RunConfig(object):
   checkpoint_save_graph_def = property(
       lambda self: self._checkpoint_save_graph_def)
 
-  # A single process is the chief worker of a cluster of one.
-  cluster_spec = property(lambda self: tf.train.ClusterSpec({}))
-  master = property(lambda self: "")
-  evaluation_master = property(lambda self: "")
-  is_chief = property(lambda self: True)
-  task_type = property(lambda self: "worker")
-  task_id = property(lambda self: 0)
-  global_id_in_cluster = property(lambda self: 0)
-  num_ps_replicas = property(lambda self: 0)
-  num_worker_replicas = property(lambda self: 1)
-  service = property(lambda self: None)
+  # The task's place in its cluster (from TF_CONFIG; not replaceable).
+  cluster_spec = property(lambda self: self._cluster_spec)
+  master = property(lambda self: self._master)
+  evaluation_master = property(lambda self: self._evaluation_master)
+  is_chief = property(lambda self: self._is_chief)
+  task_type = property(lambda self: self._task_type)
+  task_id = property(lambda self: self._task_id)
+  global_id_in_cluster = property(lambda self: self._global_id_in_cluster)
+  num_ps_replicas = property(lambda self: self._num_ps_replicas)
+  num_worker_replicas = property(lambda self: self._num_worker_replicas)
+  service = property(lambda self: self._service)
+
+
+def _set_cluster(config, cluster):
+  """Sets the `ClusterConfig` fields as the config's private attributes."""
+  for field, value in cluster._asdict().items():
+    setattr(config, "_" + field, value)
+
+
+def _set_distributed_session_config(config):
+  """A training task of a cluster gets device filters unless a session
+  config was given: the chief and each worker see only the parameter
+  servers and themselves."""
+  if config.session_config is None and config.cluster_spec:
+    config._session_config = cluster_config.distributed_session_config(  # pylint: disable=protected-access
+        config.task_type, config.task_id)
 
 
 def _path_to_str(path):
