@@ -28,18 +28,20 @@ def _global_step_read(graph, global_step):
 
 
 @contextlib.contextmanager
-def mode_graph(config, read_global_step=False):
+def mode_graph(config, read_global_step=False, device_fn=None):
   """A fresh default graph with the config's seed, devices and global step.
 
   Args:
     config: The Estimator's `RunConfig`.
     read_global_step: Whether to also create the step's cached read (the
       training graph has it).
+    device_fn: The graph's device function; `config.device_fn` if None.
 
   Yields:
     (graph, global step variable).
   """
-  with tf.Graph().as_default() as graph, graph.device(config.device_fn):
+  device_fn = device_fn or config.device_fn
+  with tf.Graph().as_default() as graph, graph.device(device_fn):
     tf.compat.v1.random.set_random_seed(config.tf_random_seed)
     global_step = tf.compat.v1.train.create_global_step(graph)
     if read_global_step:

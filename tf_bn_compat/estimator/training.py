@@ -8,6 +8,7 @@ the hooks, run the loop.
 
 import tensorflow as tf
 
+from tf_bn_compat.estimator import between_graph
 from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
@@ -101,18 +102,19 @@ def _chief_hooks(spec, worker_hooks, saving_listeners, model_dir, config):
 def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config):
   """Runs train_op until a hook stops; returns the last loss (or None)."""
   loss = None
+  summaries = between_graph.summary_settings(config, spec.scaffold)
   with tf.compat.v1.train.MonitoredTrainingSession(
       master=config.master,
       is_chief=config.is_chief,
       checkpoint_dir=model_dir,
       scaffold=spec.scaffold,
-      hooks=worker_hooks,
+      hooks=worker_hooks + summaries.worker_hooks,
       chief_only_hooks=chief_hooks,
       save_checkpoint_secs=0,  # The CheckpointSaverHook above saves.
-      save_summaries_steps=config.save_summary_steps,
+      save_summaries_steps=summaries.save_summary_steps,
       config=config.session_config,
       max_wait_secs=config.session_creation_timeout_secs,
-      log_step_count_steps=config.log_step_count_steps,
+      log_step_count_steps=summaries.log_step_count_steps,
       save_graph_def=config.checkpoint_save_graph_def) as session:
     while not session.should_stop():
       _, loss = session.run([spec.train_op, spec.loss])
@@ -139,7 +141,9 @@ def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
     hooks.append(tf.compat.v1.train.StopAtStepHook(steps, max_steps))
   saving_listeners = hooks_lib.check_listeners(saving_listeners)
 
-  with graph_lib.mode_graph(config, read_global_step=True) as (_, step):
+  device_fn = config.device_fn or between_graph.default_device_fn(config)
+  with graph_lib.mode_graph(config, read_global_step=True,
+                            device_fn=device_fn) as (_, step):
     features, labels, input_hooks = input_pipeline.features_and_labels(
         estimator.call_input_fn(input_fn, ModeKeys.TRAIN))
     spec = estimator.call_model_fn(features, labels, ModeKeys.TRAIN, config)

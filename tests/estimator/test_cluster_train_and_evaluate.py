@@ -1,0 +1,221 @@
+"""`train_and_evaluate` on a TF_CONFIG cluster of real processes.
+
+A chief, a worker, a parameter server and an evaluator run on 127.0.0.1
+(`cluster_task.py`), each bounded by a timeout and killed at the end. The
+outputs must be those of between-graph training: the final checkpoint at
+max_steps, saved by the chief alone; the evaluator's results for it; the
+final export, which serves. Where TensorFlow has its own Estimator (the
+2.15 leg) the same cluster also runs on it and the model directories must
+have the same structure. The task dispatch's errors and a cluster of one
+run in this process.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import estimator_models as models
+import package_env
+from tf_bn_compat import estimator as ours
+
+# Loading the export runs eager ops; see tests/conftest.py.
+pytestmark = pytest.mark.eager_context
+
+native_est = models.native_estimator()
+needs_native = pytest.mark.skipif(
+    native_est is None,
+    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+MAX_STEPS = 100
+_TASKS = (("ps", 0), ("chief", 0), ("worker", 0), ("evaluator", 0))
+_CLUSTER_TIMEOUT_SECS = 240
+_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "cluster_task.py")
+
+
+def _free_ports(n):
+  sockets = [socket.socket() for _ in range(n)]
+  try:
+    for s in sockets:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+def _stop(process):
+  if process.poll() is None:
+    os.killpg(process.pid, signal.SIGKILL)
+  process.wait()
+
+
+def run_cluster(module, work_dir):
+  """Runs the cluster's tasks to the end of training and evaluation.
+
+  Returns:
+    Dict: "model_dir", and per task type its return code ("rc"), its log
+    ("log") and what it wrote ("result", training tasks).
+  """
+  os.makedirs(work_dir)
+  model_dir = os.path.join(work_dir, "model")
+  chief, worker, ps = ("127.0.0.1:%d" % p for p in _free_ports(3))
+  cluster = {"chief": [chief], "worker": [worker], "ps": [ps]}
+  processes, logs = {}, {}
+  try:
+    for task_type, index in _TASKS:
+      tf_config = {"cluster": cluster, "model_dir": model_dir,
+                   "task": {"type": task_type, "index": index}}
+      logs[task_type] = os.path.join(work_dir, task_type + ".log")
+      with open(logs[task_type], "wb") as log:
+        processes[task_type] = subprocess.Popen(
+            [sys.executable, _SCRIPT, module, work_dir, str(MAX_STEPS)],
+            env=package_env.child_env(TF_CONFIG=json.dumps(tf_config)),
+            stdout=log, stderr=subprocess.STDOUT, cwd=work_dir,
+            start_new_session=True)
+    deadline = time.time() + _CLUSTER_TIMEOUT_SECS
+    for task_type in ("chief", "worker", "evaluator"):
+      try:
+        processes[task_type].wait(timeout=max(deadline - time.time(), 1))
+      except subprocess.TimeoutExpired:
+        pass
+  finally:
+    for process in processes.values():
+      _stop(process)
+  tasks = {"model_dir": model_dir}
+  for task_type, _ in _TASKS:
+    with open(logs[task_type]) as f:
+      log = f.read()
+    result = os.path.join(work_dir, task_type + ".json")
+    tasks[task_type] = {
+        "rc": processes[task_type].returncode, "log": log,
+        "result": (json.load(open(result)) if os.path.exists(result)
+                   else None)}
+  return tasks
+
+
+def _check_finished(tasks):
+  for task_type in ("chief", "worker", "evaluator"):
+    task = tasks[task_type]
+    assert task["rc"] == 0, "%s failed (rc %s):\n%s" % (
+        task_type, task["rc"], task["log"][-4000:])
+
+
+@pytest.fixture(scope="module")
+def ours_cluster(tmp_path_factory):
+  tasks = run_cluster("ours", str(tmp_path_factory.mktemp("cluster") /
+                                  "ours"))
+  _check_finished(tasks)
+  return tasks
+
+
+@pytest.fixture(scope="module")
+def native_cluster(tmp_path_factory):
+  tasks = run_cluster("native", str(tmp_path_factory.mktemp("cluster") /
+                                    "native"))
+  _check_finished(tasks)
+  return tasks
+
+
+def _final_export(model_dir):
+  directory = os.path.join(model_dir, "export", "final")
+  exports = sorted(os.listdir(directory))
+  assert len(exports) == 1 and exports[0].isdigit(), exports
+  return os.path.join(directory, exports[0])
+
+
+def _events_files(directory):
+  return [name for name in os.listdir(directory)
+          if name.startswith("events.out.tfevents")]
+
+
+def _eval_tags(model_dir, step):
+  scalars = models.event_scalars(os.path.join(model_dir, "eval"))
+  return sorted(tag for tag, values in scalars.items() if step in values)
+
+
+def test_chief_and_worker_train_to_max_steps(ours_cluster):
+  model_dir = ours_cluster["model_dir"]
+  assert tf.train.load_variable(model_dir, "global_step") == MAX_STEPS
+  assert tf.train.latest_checkpoint(model_dir).endswith(
+      "model.ckpt-%d" % MAX_STEPS)
+  chief, worker = ours_cluster["chief"], ours_cluster["worker"]
+  assert chief["result"]["steps"] > 0 and worker["result"]["steps"] > 0
+  assert chief["result"]["steps"] + worker["result"]["steps"] >= MAX_STEPS
+  assert "Waiting 5 secs before starting training." in worker["log"]
+
+
+def test_only_the_chief_writes_checkpoints_and_summaries(ours_cluster):
+  chief, worker = ours_cluster["chief"], ours_cluster["worker"]
+  assert "Saving checkpoints for %d" % MAX_STEPS in chief["log"]
+  assert "Saving checkpoints for" not in worker["log"]
+  # One summary writer: a worker's would have added its own events file.
+  assert len(_events_files(ours_cluster["model_dir"])) == 1
+
+
+def test_variables_live_on_the_parameter_server(ours_cluster):
+  meta_graph = tf.compat.v1.MetaGraphDef()
+  with open(tf.train.latest_checkpoint(ours_cluster["model_dir"]) + ".meta",
+            "rb") as f:
+    meta_graph.ParseFromString(f.read())
+  nodes = meta_graph.graph_def.node
+  variables = {n.name: n.device for n in nodes
+               if n.op in ("VarHandleOp", "VariableV2")}
+  assert "global_step" in variables and "bn/moving_mean" in variables
+  assert set(variables.values()) == {"/job:ps/task:0"}
+  # The computation stays on the task that built the graph.
+  assert {n.device for n in nodes if n.name.startswith("gradients/")} == {
+      "/job:chief/task:0"}
+
+
+def test_evaluator_evaluates_the_final_checkpoint(ours_cluster):
+  model_dir = ours_cluster["model_dir"]
+  assert _eval_tags(model_dir, MAX_STEPS) == [
+      "accuracy", "loss", "mean_probability"]
+  evaluator = ours_cluster["evaluator"]
+  assert ("Exiting evaluation, global_step=%d >= train max_steps=%d" %
+          (MAX_STEPS, MAX_STEPS)) in evaluator["log"]
+  assert len(_events_files(os.path.join(model_dir, "eval"))) == 1
+
+
+def test_final_export_serves(ours_cluster):
+  export_dir = _final_export(ours_cluster["model_dir"])
+  assert sorted(os.listdir(export_dir)) == ["saved_model.pb", "variables"]
+  x, _ = models.make_data(5, seed=3)
+  served = tf.saved_model.load(export_dir).signatures["serving_default"](
+      x=tf.constant(x))
+  probabilities = served["probabilities"].numpy()
+  assert probabilities.shape == (5, models.CLASSES)
+  np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _structure(model_dir):
+  """The model_dir's files, numbers and event-file suffixes left out."""
+  kinds = set()
+  for root, _, files in os.walk(model_dir):
+    for name in files:
+      path = os.path.relpath(os.path.join(root, name), model_dir)
+      path = re.sub(r"events\.out\.tfevents\..*", "events", path)
+      kinds.add(re.sub(r"\d+", "N", path))
+  return sorted(kinds)
+
+
+@needs_native
+def test_same_structure_as_native(ours_cluster, native_cluster):
+  mine, native = ours_cluster["model_dir"], native_cluster["model_dir"]
+  assert _structure(mine) == _structure(native)
+  assert (tf.train.load_variable(mine, "global_step") ==
+          tf.train.load_variable(native, "global_step") == MAX_STEPS)
+  assert _eval_tags(mine, MAX_STEPS) == _eval_tags(native, MAX_STEPS)
+  assert (sorted(os.listdir(_final_export(mine))) ==
+          sorted(os.listdir(_final_export(native))))
+  assert ("Saving checkpoints for" in native_cluster["chief"]["log"] and
+          "Saving checkpoints for" not in native_cluster["worker"]["log"])
