@@ -219,3 +219,152 @@ def test_same_structure_as_native(ours_cluster, native_cluster):
           sorted(os.listdir(_final_export(native))))
   assert ("Saving checkpoints for" in native_cluster["chief"]["log"] and
           "Saving checkpoints for" not in native_cluster["worker"]["log"])
+
+
+# In this process: the dispatch's errors, the start delays, device and
+# summary placement, and clusters of one node (no server to start).
+
+MODULES = [ours] + ([native_est] if native_est is not None else [])
+_SUPPORTED = "['chief', 'evaluator', 'master', 'ps', 'worker']"
+
+
+def _specs(est, max_steps=10):
+  (x, y), (ex, ey) = models.make_data(64, seed=0), models.make_data(40, 1)
+  receiver = models.serving_input_receiver_fn(est)
+  return (est.TrainSpec(models.train_input_fn(x, y), max_steps=max_steps),
+          est.EvalSpec(models.eval_input_fn(ex, ey), steps=None,
+                       start_delay_secs=0, throttle_secs=0,
+                       exporters=[est.FinalExporter("final", receiver)]))
+
+
+def _train_and_evaluate(est, monkeypatch, tf_config, model_dir, **kwargs):
+  monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+  estimator = est.Estimator(models.make_model_fn(est), model_dir=model_dir,
+                            config=models.run_config(est, **kwargs))
+  return est.train_and_evaluate(estimator, *_specs(est))
+
+
+_BAD_TASKS = {
+    "second_evaluator": ({"cluster": {"chief": ["127.0.0.1:1"]},
+                          "task": {"type": "evaluator", "index": 1}},
+                         ValueError,
+                         "For distributed training, there can only be one "
+                         "`evaluator` task (with task id 0).  Given task id "
+                         "1"),
+    "no_role": ({"cluster": {"chief": ["127.0.0.1:1"],
+                             "trainer": ["127.0.0.1:2"]},
+                 "task": {"type": "trainer", "index": 0}}, ValueError,
+                "Task type trainer is not supported. Supported task types "
+                "are " + _SUPPORTED),
+    "no_master": ({"cluster": {"chief": ["127.0.0.1:1"],
+                               "worker": ["127.0.0.1:2"]},
+                   "task": {"type": "chief", "index": 0},
+                   "session_master": ""}, RuntimeError,
+                  "Could not start server; be sure to specify master in "
+                  "RunConfig or set the TF_CONFIG environment variable."),
+}
+
+
+@pytest.mark.parametrize("est", MODULES, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("name", sorted(_BAD_TASKS))
+def test_tasks_without_a_role_are_rejected(est, name, monkeypatch, tmp_path):
+  tf_config, error, text = _BAD_TASKS[name]
+  with pytest.raises(error) as raised:
+    _train_and_evaluate(est, monkeypatch, tf_config, str(tmp_path))
+  assert str(raised.value) == text
+  assert not os.listdir(tmp_path)
+
+
+def _one_node(est, monkeypatch, task_type, model_dir):
+  tf_config = {"cluster": {task_type: ["127.0.0.1:1"]},
+               "task": {"type": task_type, "index": 0}}
+  returned = _train_and_evaluate(est, monkeypatch, tf_config, model_dir)
+  return {"returned": returned,
+          "step": tf.train.load_variable(model_dir, "global_step"),
+          "structure": _structure(model_dir),
+          "eval_tags": (_eval_tags(model_dir, 10)
+                        if os.path.isdir(os.path.join(model_dir, "eval"))
+                        else None)}
+
+
+@pytest.mark.parametrize("task_type", ["chief", "master"])
+def test_a_cluster_of_one_trains_without_a_server(task_type, monkeypatch,
+                                                  tmp_path, tf_log):
+  run = _one_node(ours, monkeypatch, task_type, str(tmp_path))
+  assert ("Skip starting Tensorflow server as there is only one node in the "
+          "cluster.") in tf_log
+  assert run["returned"] is None and run["step"] == 10
+  if task_type == "chief":
+    assert run["eval_tags"] is None
+    assert not any(k.startswith("export/") for k in run["structure"])
+  else:  # The master evaluates and exports its own checkpoints.
+    assert run["eval_tags"] == ["accuracy", "loss", "mean_probability"]
+    _final_export(str(tmp_path))
+
+
+@needs_native
+@pytest.mark.parametrize("task_type", ["chief", "master"])
+def test_a_cluster_of_one_as_native(task_type, monkeypatch, tmp_path):
+  assert (_one_node(ours, monkeypatch, task_type, str(tmp_path / "ours")) ==
+          _one_node(native_est, monkeypatch, task_type,
+                    str(tmp_path / "native")))
+
+
+@pytest.mark.parametrize("task,max_delay,expected", [
+    (("chief", 0), None, 0), (("worker", 0), None, 5),
+    (("worker", 2), None, 15), (("worker", 15), None, 60),
+    (("worker", 2), 7, 7), (("worker", 2), 0, 0), (("ps", 0), None, 0)])
+def test_worker_start_delays(task, max_delay, expected, monkeypatch):
+  from tf_bn_compat.estimator import cluster_roles  # pylint: disable=g-import-not-at-top
+  cluster = {"chief": ["c:1"], "worker": ["w:%d" % i for i in range(16)],
+             "ps": ["p:1"]}
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": cluster, "task": {"type": task[0], "index": task[1]}}))
+  config = ours.RunConfig(experimental_max_worker_delay_secs=max_delay)
+  assert cluster_roles.worker_start_delay_secs(config) == expected
+
+
+def _devices(config):
+  from tf_bn_compat.estimator import between_graph  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default() as graph:
+    with graph.device(between_graph.default_device_fn(config)):
+      variable = tf.compat.v1.get_variable("v", [2])
+      product = variable * 2.0
+  return variable.op.device, product.op.device
+
+
+def test_default_device_function(monkeypatch):
+  cluster = {"chief": ["c:1"], "worker": ["w:1", "w:2"],
+             "ps": ["p:1", "p:2"]}
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+  assert _devices(ours.RunConfig()) == ("/job:ps/task:0",
+                                        "/job:worker/task:1")
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": {"chief": ["c:1"], "worker": ["w:1"]},
+       "task": {"type": "worker", "index": 0}}))
+  assert _devices(ours.RunConfig()) == ("", "")
+
+
+@pytest.mark.parametrize("task,expected", [
+    (("worker", 0), (0, None, ["SummarySaverHook", "StepCounterHook"])),
+    (("worker", 1), (0, None, [])), (("master", 0), (0, None, []))])
+def test_master_layout_moves_summaries_to_worker_0(task, expected,
+                                                   monkeypatch):
+  from tf_bn_compat.estimator import between_graph  # pylint: disable=g-import-not-at-top
+  cluster = {"master": ["m:1"], "worker": ["w:1", "w:2"], "ps": ["p:1"]}
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": cluster, "task": {"type": task[0], "index": task[1]}}))
+  config = ours.RunConfig(model_dir="/m", save_summary_steps=3,
+                          log_step_count_steps=4)
+  with tf.Graph().as_default():
+    tf.compat.v1.train.create_global_step()
+    settings = between_graph.summary_settings(
+        config, tf.compat.v1.train.Scaffold())
+  assert settings[:2] == expected[:2]
+  assert [type(h).__name__ for h in settings.worker_hooks] == expected[2]
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": {"chief": ["c:1"], "worker": ["w:1"]},
+       "task": {"type": "worker", "index": 0}}))
+  config = ours.RunConfig(save_summary_steps=3, log_step_count_steps=4)
+  assert between_graph.summary_settings(config, None) == (3, 4, [])

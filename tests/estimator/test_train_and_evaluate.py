@@ -8,7 +8,6 @@ specs and seeds go through its `train_and_evaluate` too, and the results
 must agree: final checkpoint, evaluation, export layout and SignatureDefs.
 """
 
-import json
 import os
 import re
 
@@ -371,23 +370,6 @@ def test_same_throttling_as_native(tmp_path):
     np.testing.assert_allclose(mine[0][key], value, rtol=1e-6, err_msg=key)
   assert sorted(mine_events["loss"]) == sorted(native_events["loss"]) == [5,
                                                                            10]
-
-
-def test_cluster_tasks_are_not_run_locally(tmp_path, monkeypatch):
-  train_spec, eval_spec = _specs(ours)
-  estimator = _estimator(ours, str(tmp_path))
-  monkeypatch.setenv("TF_CONFIG", json.dumps({
-      "cluster": {"chief": ["localhost:1"], "worker": ["localhost:2"]},
-      "task": {"type": "worker", "index": 0}}))
-  with pytest.raises(NotImplementedError, match="the worker task of a "
-                     "cluster"):
-    ours.train_and_evaluate(estimator, train_spec, eval_spec)
-  monkeypatch.setenv("TF_CONFIG", json.dumps({
-      "cluster": {"chief": ["localhost:1"]},
-      "task": {"type": "evaluator", "index": 1}}))
-  with pytest.raises(ValueError, match="there can only be one `evaluator`"):
-    ours.train_and_evaluate(estimator, train_spec, eval_spec)
-  assert not os.listdir(tmp_path)
 
 
 def _early_stopped(est, model_dir):
