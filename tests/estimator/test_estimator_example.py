@@ -13,6 +13,8 @@ float32; the numpy check computes it in float64 from the predicted layer
 input, so they agree to float32 rounding (1e-5 relative on values ~1).
 """
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -144,3 +146,26 @@ def test_estimator_train_evaluate_predict_export(tmp_path):
       served = sess.run(signature.outputs["probabilities"].name,
                         {signature.inputs["images"].name: eval_images})
   np.testing.assert_allclose(served, probabilities, rtol=1e-5, atol=1e-6)
+
+
+def test_train_and_evaluate_example_locally(tmp_path, monkeypatch):
+  from tf_bn_compat.examples import estimator_train  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  model_dir = str(tmp_path / "model")
+  metrics, exports = estimator_train.train_and_evaluate(model_dir, 8)
+  assert metrics["global_step"] == 8
+  assert set(metrics) == {"accuracy", "loss", "global_step"}
+  (final,) = exports
+  assert os.path.dirname(final) == os.path.join(model_dir, "export",
+                                                "final").encode()
+  assert sorted(os.listdir(final.decode())) == ["saved_model.pb", "variables"]
+
+
+def test_example_local_cluster_spec():
+  from tf_bn_compat.examples import estimator_train  # pylint: disable=g-import-not-at-top
+  cluster = estimator_train.local_cluster()
+  assert {job: len(tasks) for job, tasks in cluster.items()} == {
+      "chief": 1, "worker": 2, "ps": 1}
+  addresses = sum(cluster.values(), [])
+  assert len(set(addresses)) == 4
+  assert all(a.startswith("127.0.0.1:") for a in addresses)
