@@ -1,4 +1,4 @@
-"""One task of a test cluster: `train_and_evaluate` under the parent's TF_CONFIG.
+"""One task of a test cluster: `train_and_evaluate` under its TF_CONFIG.
 
 Usage: cluster_task.py MODULE WORK_DIR MAX_STEPS
 
@@ -64,9 +64,12 @@ def main(module, work_dir, max_steps):
   tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
   est = _estimator_module(module)
   task_type = json.loads(os.environ["TF_CONFIG"])["task"]["type"]
+  # Every checkpoint is kept: one deleted while the evaluator restores it
+  # would fail the evaluation (as in TensorFlow).
   config = models.run_config(est, save_checkpoints_steps=max_steps // 4,
                              save_summary_steps=max_steps // 4,
-                             log_step_count_steps=max_steps // 4)
+                             log_step_count_steps=max_steps // 4,
+                             keep_checkpoint_max=0)
   estimator = est.Estimator(models.make_model_fn(est), config=config)
   (x, y), (ex, ey) = models.make_data(64, seed=0), models.make_data(40, 1)
   train_steps = max_steps // 2 if task_type == "worker" else max_steps

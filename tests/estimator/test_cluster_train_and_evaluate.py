@@ -26,6 +26,8 @@ import tensorflow as tf
 import estimator_models as models
 import package_env
 from tf_bn_compat import estimator as ours
+from tf_bn_compat.estimator import between_graph
+from tf_bn_compat.estimator import cluster_roles
 
 # Loading the export runs eager ops; see tests/conftest.py.
 pytestmark = pytest.mark.eager_context
@@ -161,19 +163,24 @@ def test_only_the_chief_writes_checkpoints_and_summaries(ours_cluster):
   assert len(_events_files(ours_cluster["model_dir"])) == 1
 
 
-def test_variables_live_on_the_parameter_server(ours_cluster):
+def _placement(model_dir):
+  """{variable: device} and the gradients' devices, of the final graph."""
   meta_graph = tf.compat.v1.MetaGraphDef()
-  with open(tf.train.latest_checkpoint(ours_cluster["model_dir"]) + ".meta",
-            "rb") as f:
+  with open(tf.train.latest_checkpoint(model_dir) + ".meta", "rb") as f:
     meta_graph.ParseFromString(f.read())
   nodes = meta_graph.graph_def.node
   variables = {n.name: n.device for n in nodes
                if n.op in ("VarHandleOp", "VariableV2")}
+  gradients = {n.device for n in nodes if n.name.startswith("gradients/")}
+  return variables, gradients
+
+
+def test_variables_live_on_the_parameter_server(ours_cluster):
+  variables, gradients = _placement(ours_cluster["model_dir"])
   assert "global_step" in variables and "bn/moving_mean" in variables
   assert set(variables.values()) == {"/job:ps/task:0"}
   # The computation stays on the task that built the graph.
-  assert {n.device for n in nodes if n.name.startswith("gradients/")} == {
-      "/job:chief/task:0"}
+  assert gradients == {"/job:chief/task:0"}
 
 
 def test_evaluator_evaluates_the_final_checkpoint(ours_cluster):
@@ -212,6 +219,7 @@ def _structure(model_dir):
 def test_same_structure_as_native(ours_cluster, native_cluster):
   mine, native = ours_cluster["model_dir"], native_cluster["model_dir"]
   assert _structure(mine) == _structure(native)
+  assert _placement(mine) == _placement(native)
   assert (tf.train.load_variable(mine, "global_step") ==
           tf.train.load_variable(native, "global_step") == MAX_STEPS)
   assert _eval_tags(mine, MAX_STEPS) == _eval_tags(native, MAX_STEPS)
@@ -315,7 +323,6 @@ def test_a_cluster_of_one_as_native(task_type, monkeypatch, tmp_path):
     (("worker", 2), None, 15), (("worker", 15), None, 60),
     (("worker", 2), 7, 7), (("worker", 2), 0, 0), (("ps", 0), None, 0)])
 def test_worker_start_delays(task, max_delay, expected, monkeypatch):
-  from tf_bn_compat.estimator import cluster_roles  # pylint: disable=g-import-not-at-top
   cluster = {"chief": ["c:1"], "worker": ["w:%d" % i for i in range(16)],
              "ps": ["p:1"]}
   monkeypatch.setenv("TF_CONFIG", json.dumps(
@@ -325,7 +332,6 @@ def test_worker_start_delays(task, max_delay, expected, monkeypatch):
 
 
 def _devices(config):
-  from tf_bn_compat.estimator import between_graph  # pylint: disable=g-import-not-at-top
   with tf.Graph().as_default() as graph:
     with graph.device(between_graph.default_device_fn(config)):
       variable = tf.compat.v1.get_variable("v", [2])
@@ -351,7 +357,6 @@ def test_default_device_function(monkeypatch):
     (("worker", 1), (0, None, [])), (("master", 0), (0, None, []))])
 def test_master_layout_moves_summaries_to_worker_0(task, expected,
                                                    monkeypatch):
-  from tf_bn_compat.estimator import between_graph  # pylint: disable=g-import-not-at-top
   cluster = {"master": ["m:1"], "worker": ["w:1", "w:2"], "ps": ["p:1"]}
   monkeypatch.setenv("TF_CONFIG", json.dumps(
       {"cluster": cluster, "task": {"type": task[0], "index": task[1]}}))

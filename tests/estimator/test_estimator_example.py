@@ -21,6 +21,7 @@ import tensorflow as tf
 
 import tf_bn_compat
 from tf_bn_compat.examples import estimator_model_fn as example
+from tf_bn_compat.examples import estimator_train
 
 # Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
 pytestmark = pytest.mark.eager_context
@@ -149,7 +150,6 @@ def test_estimator_train_evaluate_predict_export(tmp_path):
 
 
 def test_train_and_evaluate_example_locally(tmp_path, monkeypatch):
-  from tf_bn_compat.examples import estimator_train  # pylint: disable=g-import-not-at-top
   monkeypatch.delenv("TF_CONFIG", raising=False)
   model_dir = str(tmp_path / "model")
   metrics, exports = estimator_train.train_and_evaluate(model_dir, 8)
@@ -162,7 +162,6 @@ def test_train_and_evaluate_example_locally(tmp_path, monkeypatch):
 
 
 def test_example_local_cluster_spec():
-  from tf_bn_compat.examples import estimator_train  # pylint: disable=g-import-not-at-top
   cluster = estimator_train.local_cluster()
   assert {job: len(tasks) for job, tasks in cluster.items()} == {
       "chief": 1, "worker": 2, "ps": 1}

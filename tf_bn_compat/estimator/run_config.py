@@ -267,12 +267,14 @@ def _set_cluster(config, cluster):
 
 
 def _set_distributed_session_config(config):
-  """A training task of a cluster gets device filters unless a session
-  config was given: the chief and each worker see only the parameter
-  servers and themselves."""
+  """Device filters for a training task of a cluster without session config.
+
+  The chief and each worker see only the parameter servers and themselves.
+  """
   if config.session_config is None and config.cluster_spec:
-    config._session_config = cluster_config.distributed_session_config(  # pylint: disable=protected-access
+    session_config = cluster_config.distributed_session_config(
         config.task_type, config.task_id)
+    setattr(config, "_session_config", session_config)
 
 
 def _path_to_str(path):
