@@ -370,3 +370,29 @@ def test_call_logit_fn():
                        "a dictionary mapping strings to Tensors."):
       est.experimental.call_logit_fn(lambda features: {1: features}, x,
                                      est.ModeKeys.EVAL, None, None)
+
+
+def _estimators():
+  native = models.native_estimator()
+  return [est] + ([native] if native is not None else [])
+
+
+@pytest.mark.parametrize("module", _estimators(),
+                         ids=lambda m: "ours" if m is est else "native")
+def test_device_fn_places_the_training_graph_only(module, data, tmp_path):
+  x, y = data
+  placed = []
+
+  def device_fn(op):
+    placed.append(op.name)
+    return "/cpu:0"
+
+  config = models.run_config(module, device_fn=device_fn)
+  estimator = module.Estimator(models.make_model_fn(module),
+                               model_dir=str(tmp_path), config=config)
+  estimator.train(models.train_input_fn(x, y), steps=2)
+  trained = len(placed)
+  estimator.evaluate(models.eval_input_fn(x, y), steps=1)
+  list(estimator.predict(models.predict_input_fn(x)))
+  assert trained > 0
+  assert len(placed) == trained

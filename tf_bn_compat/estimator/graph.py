@@ -35,12 +35,13 @@ def mode_graph(config, read_global_step=False, device_fn=None):
     config: The Estimator's `RunConfig`.
     read_global_step: Whether to also create the step's cached read (the
       training graph has it).
-    device_fn: The graph's device function; `config.device_fn` if None.
+    device_fn: The graph's device function, or None for none. Only training
+      places ops with one (as TF's Estimator): evaluation and prediction
+      graphs run where TensorFlow puts them.
 
   Yields:
     (graph, global step variable).
   """
-  device_fn = device_fn or config.device_fn
   with tf.Graph().as_default() as graph, graph.device(device_fn):
     tf.compat.v1.random.set_random_seed(config.tf_random_seed)
     global_step = tf.compat.v1.train.create_global_step(graph)
