@@ -99,10 +99,11 @@ class RunConfig(object):
       many hours.
     log_step_count_steps: Log the loss and `global_step/sec` every this many
       steps (None: never).
-    train_distribute: Kept for compatibility; distribution is not supported.
+    train_distribute: A `tf.distribute.Strategy` whose replicas each run
+      the model_fn in training (see `distributed_model_fn.py`).
     device_fn: Function of `op` returning its device, or None.
     protocol: Kept for compatibility ("grpc", "grpc+verbs" or None).
-    eval_distribute: Kept for compatibility.
+    eval_distribute: A `tf.distribute.Strategy` for evaluation.
     experimental_distribute: Kept for compatibility.
     experimental_max_worker_delay_secs: Kept for compatibility.
     session_creation_timeout_secs: Longest wait for a session.
@@ -112,6 +113,7 @@ class RunConfig(object):
   Raises:
     ValueError: If both checkpoint schedules are set or a value is out of
       range (TF's messages).
+    TypeError: If a `*_distribute` value is not a `tf.distribute.Strategy`.
   """
 
   def __init__(self,
@@ -160,6 +162,14 @@ class RunConfig(object):
       value = getattr(self, name)
       if value is not None and not ok(value):
         raise ValueError(message)
+    self._validate_strategies()
+
+  def _validate_strategies(self):
+    from tf_bn_compat.estimator import distributed_model_fn  # pylint: disable=g-import-not-at-top
+    distributed_model_fn.check_strategy(self.train_distribute,
+                                        "train_distribute")
+    distributed_model_fn.check_strategy(self.eval_distribute,
+                                        "eval_distribute")
 
   def replace(self, **kwargs):
     """A copy with the given properties replaced.

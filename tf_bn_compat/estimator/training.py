@@ -6,8 +6,11 @@ the graph (input_fn, model_fn, warm start, loss summary, saver), assemble
 the hooks, run the loop.
 """
 
+import contextlib
+
 import tensorflow as tf
 
+from tf_bn_compat.estimator import distributed_model_fn
 from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
@@ -122,6 +125,26 @@ def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config):
   return loss
 
 
+@contextlib.contextmanager
+def _local_model(estimator, input_fn, config):
+  """The model_fn's TRAIN spec in a fresh graph, on one device."""
+  with graph_lib.mode_graph(config, read_global_step=True) as (_, step):
+    features, labels, input_hooks = input_pipeline.features_and_labels(
+        estimator.call_input_fn(input_fn, ModeKeys.TRAIN))
+    spec = estimator.call_model_fn(features, labels, ModeKeys.TRAIN, config)
+    yield spec, input_hooks, step
+
+
+@contextlib.contextmanager
+def _distributed_model(estimator, input_fn, config):
+  """The model_fn's TRAIN spec on every replica of `train_distribute`."""
+  strategy = config.train_distribute
+  with distributed_model_fn.strategy_graph(config, strategy,
+                                           loss_scaling=True):
+    yield distributed_model_fn.train_spec(estimator, input_fn, config,
+                                          strategy)
+
+
 def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
           saving_listeners=None):
   """Trains `estimator`'s model; see `Estimator.train`.
@@ -139,17 +162,20 @@ def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
     hooks.append(tf.compat.v1.train.StopAtStepHook(steps, max_steps))
   saving_listeners = hooks_lib.check_listeners(saving_listeners)
 
-  with graph_lib.mode_graph(config, read_global_step=True) as (_, step):
-    features, labels, input_hooks = input_pipeline.features_and_labels(
-        estimator.call_input_fn(input_fn, ModeKeys.TRAIN))
-    spec = estimator.call_model_fn(features, labels, ModeKeys.TRAIN, config)
+  model, run_config = _local_model, config
+  if config.train_distribute:
+    model = _distributed_model
+    run_config = distributed_model_fn.configured_session(
+        config, config.train_distribute)
+  with model(estimator, input_fn, config) as (spec, input_hooks, step):
     if estimator.warm_start_settings:
       warm_starting.warm_start(estimator.warm_start_settings)
     _add_loss_summary(spec.loss)
-    worker = _worker_hooks(spec, input_hooks, hooks, step, config)
-    _add_default_saver(spec, config)
-    chief = _chief_hooks(spec, worker, saving_listeners, model_dir, config)
-    loss = _run_loop(spec, worker, chief, model_dir, config)
+    worker = _worker_hooks(spec, input_hooks, hooks, step, run_config)
+    _add_default_saver(spec, run_config)
+    chief = _chief_hooks(spec, worker, saving_listeners, model_dir,
+                         run_config)
+    loss = _run_loop(spec, worker, chief, model_dir, run_config)
   _logging.info("Loss for final step: %s.", loss)
   return loss
 
