@@ -5,7 +5,10 @@ CPU devices must be configured before TensorFlow initializes:
 
     python distribute_harness.py OUT.pkl SCRATCH SCENARIO...
 
-Each scenario's result (or its traceback) is pickled into OUT.pkl.
+Each scenario's result (or its traceback) is pickled into OUT.pkl. One of 2
+MultiWorkerMirroredStrategy workers (TF_CONFIG, 127.0.0.1) trains with
+
+    python distribute_harness.py worker OUT.pkl TASK PORT0 PORT1 MODEL_DIR
 
 The model: `h = dense(x)` (constant initial kernel, no bias), `y =
 batch_normalization(h, synchronized=True)`, `loss = mean_squared_error(t,
@@ -14,6 +17,7 @@ A replica's batch is one dataset element (ROWS rows); the one-device
 Estimator reads the replicas' elements of a step concatenated.
 """
 
+import json
 import os
 import pickle
 import sys
@@ -85,6 +89,18 @@ def make_input_fn(tf, batch):
   return input_fn
 
 
+def make_sharded_input_fn(tf):
+  """An input_fn of ROWS-row elements, worker i taking elements i, i + 2..."""
+  x, t = data()
+
+  def input_fn(input_context):
+    dataset = tf.data.Dataset.from_tensor_slices((x, t)).batch(ROWS)
+    return dataset.shard(input_context.num_input_pipelines,
+                         input_context.input_pipeline_id)
+
+  return input_fn
+
+
 def _config(tf, est, model_dir, train=None, evaluate=None):
   return est.RunConfig(
       model_dir=model_dir, train_distribute=train, eval_distribute=evaluate,
@@ -94,9 +110,10 @@ def _config(tf, est, model_dir, train=None, evaluate=None):
           device_count={"CPU": REPLICAS}, allow_soft_placement=True))
 
 
-def _train(tf, est, model_dir, reduction, strategy):
-  """Trains STEPS steps; returns (checkpoint values, last loss)."""
+def _train(tf, est, model_dir, reduction, strategy, input_fn=None):
+  """Trains STEPS steps; returns (checkpoint values, the steps' losses)."""
   batch = ROWS if strategy else ROWS * REPLICAS
+  input_fn = input_fn or make_input_fn(tf, batch)
   losses = []
 
   class LossHook(tf.compat.v1.train.SessionRunHook):
@@ -113,7 +130,7 @@ def _train(tf, est, model_dir, reduction, strategy):
   estimator = est.Estimator(
       make_model_fn(tf, est, reduction),
       config=_config(tf, est, model_dir, train=strategy))
-  estimator.train(make_input_fn(tf, batch), steps=STEPS, hooks=[LossHook()])
+  estimator.train(input_fn, steps=STEPS, hooks=[LossHook()])
   values = {name: estimator.get_variable_value(name)
             for name in estimator.get_variable_names()}
   return values, losses
@@ -190,6 +207,34 @@ SCENARIOS = {
 }
 
 
+def main_worker(out, task, ports, model_dir):
+  """One of 2 MultiWorkerMirroredStrategy workers (TF_CONFIG) training."""
+  cluster = {"worker": ["127.0.0.1:%d" % p for p in ports]}
+  os.environ["TF_CONFIG"] = json.dumps(
+      {"cluster": cluster, "task": {"type": "worker", "index": task}})
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel("ERROR")
+  from tf_bn_compat import estimator as est  # pylint: disable=g-import-not-at-top
+  try:
+    with tf.Graph().as_default():
+      strategy = (
+          tf.compat.v1.distribute.experimental.MultiWorkerMirroredStrategy())
+    values, losses = _train(tf, est, model_dir, _reduction(tf, "mean"),
+                            strategy, make_sharded_input_fn(tf))
+    # Only the chief's checkpoint is final when it ends.
+    result = {"values": values if task == 0 else None, "losses": losses}
+    try:
+      _evaluate(tf, est, model_dir, strategy)
+    except ValueError as e:
+      result["evaluate_error"] = str(e)
+  except Exception:  # pylint: disable=broad-except
+    result = {"exception": traceback.format_exc()}
+  with open(out, "wb") as f:
+    pickle.dump(result, f)
+  # The server's threads keep the process alive; the result is written.
+  os._exit(0)  # pylint: disable=protected-access
+
+
 def main(out, scratch, scenarios):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel("ERROR")
@@ -209,4 +254,8 @@ def main(out, scratch, scenarios):
 
 if __name__ == "__main__":
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  main(sys.argv[1], sys.argv[2], sys.argv[3:])
+  if sys.argv[1] == "worker":
+    main_worker(sys.argv[2], int(sys.argv[3]),
+                [int(p) for p in sys.argv[4:6]], sys.argv[6])
+  else:
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])

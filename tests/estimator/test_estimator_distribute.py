@@ -18,10 +18,16 @@ statistics of the synchronized batch norm included, to 1e-5) when
 Evaluation on the replicas aggregates every metric over both (the "loss"
 metric is the mean of the per-replica batch losses: equal to one device's
 with equal replica batches of a mean loss).
+
+Two worker processes of a MultiWorkerMirroredStrategy (TF_CONFIG cluster on
+127.0.0.1, free ports, every process bounded by TIMEOUT_S) each read every
+other dataset element (sharded by their `input_context`) and train as the
+one device too; the chief's final checkpoint holds the one device's values.
 """
 
 import os
 import pickle
+import socket
 import subprocess
 import sys
 
@@ -44,23 +50,89 @@ def _native_available():
       native, "Estimator")
 
 
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _harness(*args):
+  return [sys.executable, os.path.join(HERE, "distribute_harness.py")] + [
+      str(a) for a in args]
+
+
+class _Launch(object):
+  """The fresh processes of this module, started together and bounded.
+
+  One runs every in-process scenario with 2 logical CPUs; two are the
+  workers of a MultiWorkerMirroredStrategy cluster on 127.0.0.1.
+  """
+
+  def __init__(self, scratch):
+    self.out = os.path.join(scratch, "results.pkl")
+    self.worker_outs = [os.path.join(scratch, "worker%d.pkl" % task)
+                        for task in range(2)]
+    scenarios = ["mean", "sum", "errors"] + (
+        ["native"] if _native_available() else [])
+    ports = [_free_port(), _free_port()]
+    model_dir = os.path.join(scratch, "multi_worker")
+    commands = [_harness(self.out, scratch, *scenarios)] + [
+        _harness("worker", out, task, *ports, model_dir)
+        for task, out in enumerate(self.worker_outs)]
+    self.procs = [subprocess.Popen(
+        command, env=package_env.child_env(), cwd=scratch,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                  for command in commands]
+    self.errors = {}
+
+  def wait(self, index):
+    """Waits for process `index`; kills them all on a timeout."""
+    proc = self.procs[index]
+    if index not in self.errors:
+      try:
+        self.errors[index] = proc.communicate(timeout=TIMEOUT_S)[1]
+      except subprocess.TimeoutExpired:
+        self.kill()
+        self.errors[index] = "timed out after %d s" % TIMEOUT_S
+    return proc.returncode, self.errors[index]
+
+  def result(self, index, out):
+    code, errors = self.wait(index)
+    if not os.path.exists(out):
+      pytest.fail("harness process %d wrote no result (exit %s):\n%s" % (
+          index, code, errors[-4000:]))
+    with open(out, "rb") as f:
+      return pickle.load(f)
+
+  def kill(self):
+    for proc in self.procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-  """Every scenario's result, from one fresh process with 2 logical CPUs."""
-  scratch = str(tmp_path_factory.mktemp("distribute"))
-  out = os.path.join(scratch, "results.pkl")
-  scenarios = ["mean", "sum", "errors"] + (
-      ["native"] if _native_available() else [])
-  proc = subprocess.run(
-      [sys.executable, os.path.join(HERE, "distribute_harness.py"), out,
-       scratch] + scenarios,
-      env=package_env.child_env(), cwd=scratch, stdout=subprocess.DEVNULL,
-      stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S, check=False)
-  if proc.returncode != 0 or not os.path.exists(out):
-    pytest.fail("harness failed (%s):\n%s" % (proc.returncode,
-                                              proc.stderr[-4000:]))
-  with open(out, "rb") as f:
-    return pickle.load(f)
+def launch(tmp_path_factory):
+  started = _Launch(str(tmp_path_factory.mktemp("distribute")))
+  yield started
+  started.kill()
+
+
+@pytest.fixture(scope="module")
+def harness(launch):
+  """Every in-process scenario's result."""
+  return launch.result(0, launch.out)
+
+
+@pytest.fixture(scope="module")
+def workers(launch):
+  """Each worker's result (the chief's has the final checkpoint's values)."""
+  results = [launch.result(1 + task, out)
+             for task, out in enumerate(launch.worker_outs)]
+  for task, result in enumerate(results):
+    if "exception" in result:
+      pytest.fail("worker %d raised:\n%s" % (task, result["exception"]))
+  return results
 
 
 def _scenario(harness, name):
@@ -135,3 +207,19 @@ def test_strategy_arguments_must_be_strategies(argument, value, tmp_path):
     est.RunConfig(**{argument: value})
   with pytest.raises(TypeError, match=argument):
     est.RunConfig(model_dir=str(tmp_path)).replace(**{argument: value})
+
+
+def test_two_workers_train_as_one_device_on_the_concatenated_batch(
+    harness, workers):
+  single = _scenario(harness, "mean")
+  _assert_same_checkpoint(workers[0]["values"], single["single"])
+  for result in workers:
+    np.testing.assert_allclose(result["losses"], single["single_losses"],
+                               **FLOAT32)
+
+
+def test_multi_worker_evaluate_is_refused_as_tensorflow_did(workers):
+  for result in workers:
+    assert result["evaluate_error"] == (
+        "Only `STANDALONE_CLIENT` mode is supported when you call "
+        "`Estimator.evaluate`")

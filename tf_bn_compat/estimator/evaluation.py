@@ -18,6 +18,7 @@ from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
 from tf_bn_compat.estimator import mode_keys
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import warm_starting
 
 _logging = tf.compat.v1.logging
@@ -264,6 +265,10 @@ def evaluate(estimator, input_fn, steps=None, hooks=None,
                     "initialization to evaluate.".format(estimator.model_dir))
   config = estimator.config
   strategy = config.eval_distribute
+  if multi_worker.is_multi_worker(strategy):
+    # TensorFlow's message: it evaluated on a cluster only from a client.
+    raise ValueError("Only `STANDALONE_CLIENT` mode is supported when you "
+                     "call `Estimator.evaluate`")
   if strategy:
     with distributed_model_fn.strategy_graph(config, strategy):
       graph = _distributed_graph(estimator, input_fn, steps, hooks,

@@ -171,6 +171,19 @@ class RunConfig(object):
     distributed_model_fn.check_strategy(self.eval_distribute,
                                         "eval_distribute")
 
+  def __deepcopy__(self, memo):
+    # Copies share the strategies: a strategy's copy is another strategy
+    # (graphs built in one's scope refuse the other), and copying a
+    # multi-worker one made in a graph fails outside it.
+    for strategy in (self._train_distribute, self._eval_distribute):
+      if strategy is not None:
+        memo[id(strategy)] = strategy
+    new = object.__new__(type(self))
+    memo[id(self)] = new
+    for key, value in self.__dict__.items():
+      new.__dict__[key] = copy.deepcopy(value, memo)
+    return new
+
   def replace(self, **kwargs):
     """A copy with the given properties replaced.
 

@@ -15,6 +15,7 @@ from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
 from tf_bn_compat.estimator import mode_keys
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import warm_starting
 
 _logging = tf.compat.v1.logging
@@ -101,28 +102,54 @@ def _chief_hooks(spec, worker_hooks, saving_listeners, model_dir, config):
   return chief + list(spec.training_chief_hooks)
 
 
-def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config):
-  """Runs train_op until a hook stops; returns the last loss (or None)."""
-  loss = None
-  with tf.compat.v1.train.MonitoredTrainingSession(
-      master=config.master,
-      is_chief=config.is_chief,
+def _monitored_session(spec, worker_hooks, chief_hooks, model_dir, config,
+                       target):
+  """The training session on `target` (a `multi_worker.WorkerSession`)."""
+  if target.collective and not target.is_chief:
+    return multi_worker.non_chief_session(spec.scaffold, worker_hooks,
+                                          model_dir, target)
+  return tf.compat.v1.train.MonitoredTrainingSession(
+      master=target.master,
+      is_chief=target.is_chief,
       checkpoint_dir=model_dir,
       scaffold=spec.scaffold,
       hooks=worker_hooks,
       chief_only_hooks=chief_hooks,
       save_checkpoint_secs=0,  # The CheckpointSaverHook above saves.
       save_summaries_steps=config.save_summary_steps,
-      config=config.session_config,
+      config=target.session_config,
       max_wait_secs=config.session_creation_timeout_secs,
       log_step_count_steps=config.log_step_count_steps,
-      save_graph_def=config.checkpoint_save_graph_def) as session:
+      save_graph_def=config.checkpoint_save_graph_def)
+
+
+def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config, target):
+  """Runs train_op until a hook stops; returns the last loss (or None)."""
+  loss = None
+  with _monitored_session(spec, worker_hooks, chief_hooks, model_dir, config,
+                          target) as session:
     while not session.should_stop():
       _, loss = session.run([spec.train_op, spec.loss])
   if loss is None:
     _logging.warning("Training with estimator made no steps. Perhaps input "
                      "is empty or misspecified.")
   return loss
+
+
+def _session_target(config, saving_listeners):
+  """The `multi_worker.WorkerSession` training runs in.
+
+  Raises:
+    ValueError: If saving listeners are given to a multi-worker strategy
+      (TF's message).
+  """
+  strategy = config.train_distribute
+  if not multi_worker.is_multi_worker(strategy):
+    return multi_worker.local_session(config)
+  if saving_listeners:
+    raise ValueError("Saving listenor is not supported by the current "
+                     "Distribution Strategies.")
+  return multi_worker.worker_session(strategy, config.session_config)
 
 
 @contextlib.contextmanager
@@ -167,6 +194,7 @@ def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
     model = _distributed_model
     run_config = distributed_model_fn.configured_session(
         config, config.train_distribute)
+  target = _session_target(run_config, saving_listeners)
   with model(estimator, input_fn, config) as (spec, input_hooks, step):
     if estimator.warm_start_settings:
       warm_starting.warm_start(estimator.warm_start_settings)
@@ -175,7 +203,7 @@ def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
     _add_default_saver(spec, run_config)
     chief = _chief_hooks(spec, worker, saving_listeners, model_dir,
                          run_config)
-    loss = _run_loop(spec, worker, chief, model_dir, run_config)
+    loss = _run_loop(spec, worker, chief, model_dir, run_config, target)
   _logging.info("Loss for final step: %s.", loss)
   return loss
 
