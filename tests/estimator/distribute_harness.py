@@ -8,7 +8,8 @@ CPU devices must be configured before TensorFlow initializes:
 Each scenario's result (or its traceback) is pickled into OUT.pkl. One of 2
 MultiWorkerMirroredStrategy workers (TF_CONFIG, 127.0.0.1) trains with
 
-    python distribute_harness.py worker OUT.pkl TASK PORT0 PORT1 MODEL_DIR
+    python distribute_harness.py worker OUT.pkl TASK PORT0 PORT1 MODEL_DIR \
+        eager|graph
 
 The model: `h = dense(x)` (constant initial kernel, no bias), `y =
 batch_normalization(h, synchronized=True)`, `loss = mean_squared_error(t,
@@ -110,8 +111,13 @@ def _config(tf, est, model_dir, train=None, evaluate=None):
           device_count={"CPU": REPLICAS}, allow_soft_placement=True))
 
 
-def _train(tf, est, model_dir, reduction, strategy, input_fn=None):
-  """Trains STEPS steps; returns (checkpoint values, the steps' losses)."""
+def _train(tf, est, model_dir, reduction, strategy, input_fn=None,
+           train_and_evaluate=False):
+  """Trains STEPS steps; returns (checkpoint values, the steps' losses).
+
+  With `train_and_evaluate`, through `est.train_and_evaluate` (which must
+  return None: a worker only trains).
+  """
   batch = ROWS if strategy else ROWS * REPLICAS
   input_fn = input_fn or make_input_fn(tf, batch)
   losses = []
@@ -130,7 +136,14 @@ def _train(tf, est, model_dir, reduction, strategy, input_fn=None):
   estimator = est.Estimator(
       make_model_fn(tf, est, reduction),
       config=_config(tf, est, model_dir, train=strategy))
-  estimator.train(input_fn, steps=STEPS, hooks=[LossHook()])
+  if train_and_evaluate:
+    returned = est.train_and_evaluate(
+        estimator, est.TrainSpec(input_fn, max_steps=STEPS,
+                                 hooks=[LossHook()]),
+        est.EvalSpec(make_input_fn(tf, ROWS)))
+    assert returned is None, returned
+  else:
+    estimator.train(input_fn, steps=STEPS, hooks=[LossHook()])
   values = {name: estimator.get_variable_value(name)
             for name in estimator.get_variable_names()}
   return values, losses
@@ -207,8 +220,12 @@ SCENARIOS = {
 }
 
 
-def main_worker(out, task, ports, model_dir):
-  """One of 2 MultiWorkerMirroredStrategy workers (TF_CONFIG) training."""
+def main_worker(out, task, ports, model_dir, eagerly):
+  """One of 2 MultiWorkerMirroredStrategy workers (TF_CONFIG) training.
+
+  The strategy is made eagerly (it starts this task's server in the eager
+  context) or in a graph (the Estimator starts the server).
+  """
   cluster = {"worker": ["127.0.0.1:%d" % p for p in ports]}
   os.environ["TF_CONFIG"] = json.dumps(
       {"cluster": cluster, "task": {"type": "worker", "index": task}})
@@ -216,11 +233,15 @@ def main_worker(out, task, ports, model_dir):
   tf.get_logger().setLevel("ERROR")
   from tf_bn_compat import estimator as est  # pylint: disable=g-import-not-at-top
   try:
-    with tf.Graph().as_default():
-      strategy = (
-          tf.compat.v1.distribute.experimental.MultiWorkerMirroredStrategy())
+    if eagerly:
+      strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+      with tf.Graph().as_default():
+        strategy = (
+            tf.compat.v1.distribute.experimental.MultiWorkerMirroredStrategy())
     values, losses = _train(tf, est, model_dir, _reduction(tf, "mean"),
-                            strategy, make_sharded_input_fn(tf))
+                            strategy, make_sharded_input_fn(tf),
+                            train_and_evaluate=True)
     # Only the chief's checkpoint is final when it ends.
     result = {"values": values if task == 0 else None, "losses": losses}
     try:
@@ -256,6 +277,7 @@ if __name__ == "__main__":
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if sys.argv[1] == "worker":
     main_worker(sys.argv[2], int(sys.argv[3]),
-                [int(p) for p in sys.argv[4:6]], sys.argv[6])
+                [int(p) for p in sys.argv[4:6]], sys.argv[6],
+                sys.argv[7] == "eager")
   else:
     main(sys.argv[1], sys.argv[2], sys.argv[3:])

@@ -20,9 +20,11 @@ metric is the mean of the per-replica batch losses: equal to one device's
 with equal replica batches of a mean loss).
 
 Two worker processes of a MultiWorkerMirroredStrategy (TF_CONFIG cluster on
-127.0.0.1, free ports, every process bounded by TIMEOUT_S) each read every
-other dataset element (sharded by their `input_context`) and train as the
-one device too; the chief's final checkpoint holds the one device's values.
+127.0.0.1, free ports, every process bounded by TIMEOUT_S; the strategy made
+eagerly, as TF2 programs make it) each read every other dataset element
+(sharded by their `input_context`) and, through `train_and_evaluate`, train
+as the one device too; the chief's final checkpoint holds the one device's
+values.
 """
 
 import os
@@ -77,7 +79,7 @@ class _Launch(object):
     ports = [_free_port(), _free_port()]
     model_dir = os.path.join(scratch, "multi_worker")
     commands = [_harness(self.out, scratch, *scenarios)] + [
-        _harness("worker", out, task, *ports, model_dir)
+        _harness("worker", out, task, *ports, model_dir, "eager")
         for task, out in enumerate(self.worker_outs)]
     self.procs = [subprocess.Popen(
         command, env=package_env.child_env(), cwd=scratch,

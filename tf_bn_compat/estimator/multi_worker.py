@@ -50,19 +50,28 @@ def _is_chief(cluster, task_type, task_id):
           _CHIEF not in cluster.jobs)
 
 
-def _server(cluster, task_type, task_id, session_config):
+def _target(strategy, cluster, task_type, task_id, session_config):
+  """This task's session target; starts its server unless one runs.
+
+  A strategy made eagerly has started this task's server already (in the
+  eager context, as TensorFlow's distribute coordinator knew from the same
+  flag); the task's address reaches it.
+  """
+  if getattr(strategy.extended, "_std_server_started", False):
+    return "grpc://" + cluster.task_address(task_type, task_id)
   key = (str(cluster.as_dict()), task_type, task_id)
   if key not in _SERVERS:
     _SERVERS[key] = tf.distribute.Server(
         cluster, job_name=task_type, task_index=task_id,
         config=session_config, start=True)
-  return _SERVERS[key]
+  return _SERVERS[key].target
 
 
 def worker_session(strategy, session_config):
   """The `WorkerSession` of this task of `strategy`'s cluster.
 
-  Starts this process's server for the task the first time.
+  Starts this process's server for the task the first time (unless the
+  strategy started one).
 
   Args:
     strategy: A multi-worker `tf.distribute.Strategy`.
@@ -82,9 +91,9 @@ def worker_session(strategy, session_config):
     raise ValueError("'evaluator' job is not supported if you don't use "
                      "`train_and_evaluate`")
   config = strategy.update_config_proto(session_config)
-  server = _server(cluster, task_type, task_id, config)
-  return WorkerSession(server.target, _is_chief(cluster, task_type, task_id),
-                       config, collective=True)
+  return WorkerSession(_target(strategy, cluster, task_type, task_id, config),
+                       _is_chief(cluster, task_type, task_id), config,
+                       collective=True)
 
 
 def local_session(config):
@@ -113,3 +122,19 @@ def non_chief_session(scaffold, hooks, model_dir, session):
       config=session.session_config, checkpoint_dir=model_dir)
   return tf.compat.v1.train.MonitoredSession(session_creator=creator,
                                              hooks=hooks)
+
+
+def train_worker(estimator, train_spec):
+  """`train_and_evaluate` on a worker of a multi-worker `train_distribute`.
+
+  As TensorFlow 2.15's distribute coordinator ran it: this worker trains to
+  `train_spec.max_steps` with the spec's hooks (not its saving listeners);
+  evaluation is the evaluator task's.
+
+  Args:
+    estimator: The `Estimator`.
+    train_spec: The `TrainSpec`.
+  """
+  estimator.train(input_fn=train_spec.input_fn,
+                  max_steps=train_spec.max_steps,
+                  hooks=list(train_spec.hooks))

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tf_bn_compat.estimator import cluster_config
 from tf_bn_compat.estimator import estimator as estimator_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import training_specs
 
 _logging = tf.compat.v1.logging
@@ -212,7 +213,8 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
   Returns:
     (dict of the last evaluation's metrics, list of what each exporter
     returned for it); (None, None) if training had already reached
-    `max_steps`.
+    `max_steps`. None on a worker of a multi-worker `train_distribute`
+    (it trains only).
 
   Raises:
     TypeError: If an argument has the wrong type.
@@ -223,6 +225,11 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
   """
   _check_eval_spec(eval_spec)
   _check_arguments(estimator, train_spec)
+  if multi_worker.is_multi_worker(estimator.config.train_distribute):
+    _logging.info("Running `train_and_evaluate` on a worker of a "
+                  "multi-worker strategy.")
+    multi_worker.train_worker(estimator, train_spec)
+    return None
   _check_local(estimator.config)
   _logging.info("Running training and evaluation locally (non-distributed).")
   return run_local(estimator, train_spec, eval_spec)
