@@ -123,7 +123,8 @@ def strategy_graph(config, strategy, loss_scaling=False):
   Yields:
     The graph.
   """
-  scaling = _loss_scaling(strategy) if loss_scaling else contextlib.nullcontext()
+  scaling = (_loss_scaling(strategy) if loss_scaling else
+             contextlib.nullcontext())
   with tf.Graph().as_default() as graph, strategy.scope(), scaling:
     tf.compat.v1.random.set_random_seed(config.tf_random_seed)
     yield graph

@@ -8,6 +8,8 @@ import copy
 
 import tensorflow as tf
 
+from tf_bn_compat.estimator import distributed_model_fn
+
 _USE_DEFAULT = object()
 _DEFAULT_SAVE_CHECKPOINTS_SECS = 600
 _SAVE_CKPT_ERR = (
@@ -165,7 +167,6 @@ class RunConfig(object):
     self._validate_strategies()
 
   def _validate_strategies(self):
-    from tf_bn_compat.estimator import distributed_model_fn  # pylint: disable=g-import-not-at-top
     distributed_model_fn.check_strategy(self.train_distribute,
                                         "train_distribute")
     distributed_model_fn.check_strategy(self.eval_distribute,
