@@ -265,7 +265,8 @@ def test_model_fn_signature_errors(tmp_path):
   with pytest.raises(ValueError, match="config must be an instance of "
                      "`RunConfig`"):
     est.Estimator(no_params, str(tmp_path), config={})
-  with pytest.raises(ValueError, match="distribution strategies"):
+  with pytest.raises(TypeError, match="train_distribute must be a "
+                     "`tf.distribute.Strategy`"):
     est.Estimator(no_params, str(tmp_path), config=est.RunConfig(
         train_distribute=object()))
 

@@ -1,8 +1,8 @@
 """`tf.estimator` for `model_fn` pipelines, on TF1's public training APIs.
 
 TensorFlow 2.16+ has no `tf.estimator`; this package rebuilds the API of
-TensorFlow 2.15's for `model_fn` pipelines (canned estimators, TPU and
-distribution aside) on what `tf.compat.v1` still has:
+TensorFlow 2.15's for `model_fn` pipelines (canned estimators and TPU
+aside) on what `tf.compat.v1` still has:
 `MonitoredTrainingSession`, `Scaffold`, the session hooks, `Saver`,
 `warm_start`, `metrics`, `saved_model.Builder`. The model directory and
 SavedModels are the ones TF's Estimator writes, so either reads the other's.

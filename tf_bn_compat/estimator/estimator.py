@@ -63,8 +63,9 @@ def _resolve_config(config, model_dir):
 class Estimator(object):
   """Trains, evaluates, predicts with and exports a TF1 `model_fn`.
 
-  As `tf.estimator.Estimator` of TensorFlow 2.15, for `model_fn` pipelines
-  (one process; no distribution strategies).
+  As `tf.estimator.Estimator` of TensorFlow 2.15, for `model_fn` pipelines,
+  on one device or on the replicas of `RunConfig.train_distribute` /
+  `eval_distribute` (see `distributed_model_fn.py`).
 
   Args:
     model_fn: Function of (features, labels, mode, params, config) -- any
@@ -80,8 +81,8 @@ class Estimator(object):
 
   Raises:
     ValueError: If `model_fn` is missing or its arguments are not ones an
-      Estimator passes, `config`/`model_dir`/`warm_start_from` are invalid,
-      or the config asks for a distribution strategy.
+      Estimator passes, or `config`/`model_dir`/`warm_start_from` are
+      invalid.
   """
 
   def __init__(self, model_fn, model_dir=None, config=None, params=None,
@@ -89,11 +90,6 @@ class Estimator(object):
     self._config = _resolve_config(config, model_dir)
     self._model_dir = self._config.model_dir
     _logging.info("Using config: %s", self._config)
-    if self._config.train_distribute or self._config.eval_distribute:
-      raise ValueError(
-          "tf_bn_compat.estimator runs in one process: distribution "
-          "strategies (RunConfig.train_distribute, eval_distribute) are not "
-          "supported.")
     if model_fn is None:
       raise ValueError("model_fn must be provided to Estimator.")
     model_fn_lib.verify_model_fn_args(model_fn, params)

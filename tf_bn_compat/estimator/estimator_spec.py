@@ -32,9 +32,12 @@ def _train_op(train_op, mode):
     if mode == ModeKeys.TRAIN:
       raise ValueError("Missing train_op.")
     return None
-  if not isinstance(train_op, (tf.Operation, tf.Tensor)):
+  if not isinstance(train_op, (tf.Operation, tf.Tensor, tf.Variable)):
     raise TypeError(
         "train_op must be Operation or Tensor, given: {}".format(train_op))
+  if isinstance(train_op, tf.Variable):
+    # As a distributed v1 optimizer's step may be (its global step's update).
+    train_op = train_op.op
   _check_same_graph(train_op, "train_op", train_op.name)
   return train_op
 

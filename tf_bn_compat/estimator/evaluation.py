@@ -13,10 +13,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tf_bn_compat.estimator import distributed_model_fn
 from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
 from tf_bn_compat.estimator import mode_keys
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import warm_starting
 
 _logging = tf.compat.v1.logging
@@ -64,29 +66,32 @@ def _eval_step():
                    tf.compat.v1.GraphKeys.EVAL_STEP])
 
 
-def _metric_ops(spec, global_step):
-  """(grouped update op, dict of metric values) with "loss", "global_step"."""
+def _metric_ops(spec):
+  """(grouped update op, dict of metric values) with "loss"."""
   metrics = dict(spec.eval_metric_ops)
   if LOSS_METRIC_KEY in metrics:
     raise ValueError(
         'Metric with name "%s" is not allowed, because Estimator already '
         "defines a default metric with the same name." % LOSS_METRIC_KEY)
   metrics[LOSS_METRIC_KEY] = tf.compat.v1.metrics.mean(spec.loss)
-  if GLOBAL_STEP_KEY in metrics:
-    raise ValueError(
-        "Metric with name `global_step` is not allowed, because Estimator "
-        "already defines a default metric with the same name.")
   # Sorted, so that the graph is the same from one run to the next.
   names = sorted(metrics)
   update = tf.group(*[metrics[name][1] for name in names])
-  values = {name: metrics[name][0] for name in names}
+  return update, {name: metrics[name][0] for name in names}
+
+
+def _with_global_step(values, global_step):
+  if GLOBAL_STEP_KEY in values:
+    raise ValueError(
+        "Metric with name `global_step` is not allowed, because Estimator "
+        "already defines a default metric with the same name.")
+  values = dict(values)
   values[GLOBAL_STEP_KEY] = global_step
-  return update, values
+  return values
 
 
-def _scaffold(spec):
-  """The spec's scaffold, its local init op also initializing eval_step."""
-  scaffold = spec.scaffold
+def _scaffold_with_eval_step(scaffold):
+  """The scaffold, its local init op (if set) also initializing eval_step."""
   if scaffold.local_init_op is None:
     return scaffold
   return tf.compat.v1.train.Scaffold(
@@ -175,9 +180,36 @@ class EvalGraph(collections.namedtuple(
   """An evaluation graph: its scaffold, update op, metric values and hooks."""
 
 
+def _local_model(estimator, input_fn):
+  """The model_fn's EVAL graph parts on one device (see `_assemble`)."""
+  features, labels, input_hooks = input_pipeline.features_and_labels(
+      estimator.call_input_fn(input_fn, ModeKeys.EVAL))
+  spec = estimator.call_model_fn(features, labels, ModeKeys.EVAL,
+                                 estimator.config)
+  update, values = _metric_ops(spec)
+  return spec.scaffold, update, values, input_hooks, spec.evaluation_hooks
+
+
+def _assemble(estimator, parts, steps, hooks, checkpoint_path, global_step):
+  """An `EvalGraph` of (scaffold, update, values, input hooks, model hooks)."""
+  scaffold, update, values, input_hooks, model_hooks = parts
+  if not checkpoint_path and estimator.warm_start_settings:
+    warm_starting.warm_start(estimator.warm_start_settings)
+  values = _with_global_step(values, global_step)
+  eval_step = _eval_step()
+  scaffold = _scaffold_with_eval_step(scaffold)
+  with tf.control_dependencies([update]):
+    update = tf.compat.v1.assign_add(eval_step, 1, use_locking=True)
+  all_hooks = list(input_hooks) + list(hooks)
+  if steps is not None:
+    all_hooks.append(StopAfterNEvalsHook(steps, tf.identity(update)))
+  all_hooks.extend(model_hooks)
+  return EvalGraph(scaffold, update, values, all_hooks)
+
+
 def build_graph(estimator, input_fn, steps, hooks, checkpoint_path,
                 global_step):
-  """Builds the evaluation graph in the default graph.
+  """Builds the evaluation graph (one device) in the default graph.
 
   Args:
     estimator: The Estimator.
@@ -191,28 +223,26 @@ def build_graph(estimator, input_fn, steps, hooks, checkpoint_path,
   Returns:
     An `EvalGraph`.
   """
-  config = estimator.config
-  features, labels, input_hooks = input_pipeline.features_and_labels(
-      estimator.call_input_fn(input_fn, ModeKeys.EVAL))
-  spec = estimator.call_model_fn(features, labels, ModeKeys.EVAL, config)
-  if not checkpoint_path and estimator.warm_start_settings:
-    warm_starting.warm_start(estimator.warm_start_settings)
-  update, values = _metric_ops(spec, global_step)
-  eval_step = _eval_step()
-  scaffold = _scaffold(spec)
-  with tf.control_dependencies([update]):
-    update = tf.compat.v1.assign_add(eval_step, 1, use_locking=True)
-  all_hooks = list(input_hooks) + list(hooks)
-  if steps is not None:
-    all_hooks.append(StopAfterNEvalsHook(steps, tf.identity(update)))
-  all_hooks.extend(spec.evaluation_hooks)
-  return EvalGraph(scaffold, update, values, all_hooks)
+  return _assemble(estimator, _local_model(estimator, input_fn), steps,
+                   hooks, checkpoint_path, global_step)
 
 
-def run_and_write(estimator, graph, checkpoint_path, name):
-  """Runs an `EvalGraph`, writes its results to `eval[_name]/`; returns them."""
+def _distributed_graph(estimator, input_fn, steps, hooks, checkpoint_path,
+                       config):
+  """The evaluation graph on every replica of `config.eval_distribute`."""
+  parts = distributed_model_fn.eval_parts(estimator, input_fn, config,
+                                          config.eval_distribute)
+  return _assemble(estimator, parts[:-1], steps, hooks, checkpoint_path,
+                   parts[-1])
+
+
+def run_and_write(estimator, graph, checkpoint_path, name, config=None):
+  """Runs an `EvalGraph`, writes its results to `eval[_name]/`; returns them.
+
+  `config` (the Estimator's if None) gives the session's settings.
+  """
   results = _run(graph.scaffold, graph.update, graph.values, graph.hooks,
-                 checkpoint_path, estimator.config)
+                 checkpoint_path, config or estimator.config)
   write_results(estimator.eval_dir(name), results, results[GLOBAL_STEP_KEY],
                 checkpoint_path)
   return results
@@ -233,7 +263,20 @@ def evaluate(estimator, input_fn, steps=None, hooks=None,
     if not checkpoint_path:
       _logging.info("Could not find trained model in model_dir: {}, running "
                     "initialization to evaluate.".format(estimator.model_dir))
-  with graph_lib.mode_graph(estimator.config) as (_, global_step):
+  config = estimator.config
+  strategy = config.eval_distribute
+  if multi_worker.is_multi_worker(strategy):
+    # TensorFlow's message: it evaluated on a cluster only from a client.
+    raise ValueError("Only `STANDALONE_CLIENT` mode is supported when you "
+                     "call `Estimator.evaluate`")
+  if strategy:
+    with distributed_model_fn.strategy_graph(config, strategy):
+      graph = _distributed_graph(estimator, input_fn, steps, hooks,
+                                 checkpoint_path, config)
+      return run_and_write(
+          estimator, graph, checkpoint_path, name,
+          distributed_model_fn.configured_session(config, strategy))
+  with graph_lib.mode_graph(config) as (_, global_step):
     graph = build_graph(estimator, input_fn, steps, hooks, checkpoint_path,
                         global_step)
     return run_and_write(estimator, graph, checkpoint_path, name)

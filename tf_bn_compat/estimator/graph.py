@@ -5,7 +5,7 @@ import contextlib
 import tensorflow as tf
 
 # Where TF's session hooks look for the cached read of the global step.
-_GLOBAL_STEP_READ_KEY = "global_step_read_op_cache"
+GLOBAL_STEP_READ_KEY = "global_step_read_op_cache"
 
 
 def _global_step_read(graph, global_step):
@@ -15,7 +15,7 @@ def _global_step_read(graph, global_step):
   step through this tensor; creating it before the model keeps the graph's
   op numbering (hence the random seeds of initializers) as TF's Estimator.
   """
-  cached = graph.get_collection(_GLOBAL_STEP_READ_KEY)
+  cached = graph.get_collection(GLOBAL_STEP_READ_KEY)
   if cached:
     return cached[0]
   with graph.name_scope(None), graph.name_scope(global_step.op.name + "/"):
@@ -23,7 +23,7 @@ def _global_step_read(graph, global_step):
                     global_step.read_value,
                     lambda: global_step.initial_value)
     read = value + 0
-  graph.add_to_collection(_GLOBAL_STEP_READ_KEY, read)
+  graph.add_to_collection(GLOBAL_STEP_READ_KEY, read)
   return read
 
 

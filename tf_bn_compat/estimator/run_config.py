@@ -10,6 +10,7 @@ import copy
 import tensorflow as tf
 
 from tf_bn_compat.estimator import cluster_config
+from tf_bn_compat.estimator import distributed_model_fn
 
 _USE_DEFAULT = object()
 _DEFAULT_SAVE_CHECKPOINTS_SECS = 600
@@ -102,10 +103,11 @@ class RunConfig(object):
       many hours.
     log_step_count_steps: Log the loss and `global_step/sec` every this many
       steps (None: never).
-    train_distribute: Kept for compatibility; distribution is not supported.
+    train_distribute: A `tf.distribute.Strategy` whose replicas each run
+      the model_fn in training (see `distributed_model_fn.py`).
     device_fn: Function of `op` returning its device, or None.
     protocol: Kept for compatibility ("grpc", "grpc+verbs" or None).
-    eval_distribute: Kept for compatibility.
+    eval_distribute: A `tf.distribute.Strategy` for evaluation.
     experimental_distribute: Kept for compatibility.
     experimental_max_worker_delay_secs: Kept for compatibility.
     session_creation_timeout_secs: Longest wait for a session.
@@ -116,12 +118,16 @@ class RunConfig(object):
   `is_chief`, `master`, ...) is read from the `TF_CONFIG` environment
   variable, as is `model_dir` when not given. A training task of a cluster
   without a `session_config` gets device filters: the chief and each worker
-  see only the parameter servers and themselves.
+  see only the parameter servers and themselves. With a `train_distribute`
+  strategy on a cluster without a "master" job, only `cluster_spec` is read:
+  the strategy knows the task's place (the other properties keep a lone
+  process's values, as in TF's Estimator).
 
   Raises:
     ValueError: If both checkpoint schedules are set, a value is out of
       range, or `TF_CONFIG` is inconsistent (TF's messages).
-    TypeError: If `TF_CONFIG`'s "service" is not a dict.
+    TypeError: If `TF_CONFIG`'s "service" is not a dict, or a
+      `*_distribute` value is not a `tf.distribute.Strategy`.
   """
 
   def __init__(self,
@@ -168,14 +174,33 @@ class RunConfig(object):
     self._session_creation_timeout_secs = session_creation_timeout_secs
     self._checkpoint_save_graph_def = checkpoint_save_graph_def
     self._validate()
-    _set_cluster(self, cluster_config.cluster_config(tf_config))
-    _set_distributed_session_config(self)
+    _init_cluster(self, tf_config)
 
   def _validate(self):
     for name, ok, message in _CHECKS:
       value = getattr(self, name)
       if value is not None and not ok(value):
         raise ValueError(message)
+    self._validate_strategies()
+
+  def _validate_strategies(self):
+    distributed_model_fn.check_strategy(self.train_distribute,
+                                        "train_distribute")
+    distributed_model_fn.check_strategy(self.eval_distribute,
+                                        "eval_distribute")
+
+  def __deepcopy__(self, memo):
+    # Copies share the strategies: a strategy's copy is another strategy
+    # (graphs built in one's scope refuse the other), and copying a
+    # multi-worker one made in a graph fails outside it.
+    for strategy in (self._train_distribute, self._eval_distribute):
+      if strategy is not None:
+        memo[id(strategy)] = strategy
+    new = object.__new__(type(self))
+    memo[id(self)] = new
+    for key, value in self.__dict__.items():
+      new.__dict__[key] = copy.deepcopy(value, memo)
+    return new
 
   def replace(self, **kwargs):
     """A copy with the given properties replaced.
@@ -258,6 +283,18 @@ class RunConfig(object):
   num_ps_replicas = property(lambda self: self._num_ps_replicas)
   num_worker_replicas = property(lambda self: self._num_worker_replicas)
   service = property(lambda self: self._service)
+
+
+def _init_cluster(config, tf_config):
+  """Sets the task's place in its cluster from the parsed `TF_CONFIG`."""
+  spec = tf.train.ClusterSpec(tf_config.get("cluster", {}))
+  if (config.train_distribute and spec and
+      cluster_config.TaskType.MASTER not in spec.jobs):
+    lone = cluster_config.cluster_config({})
+    _set_cluster(config, lone._replace(cluster_spec=spec))
+    return
+  _set_cluster(config, cluster_config.cluster_config(tf_config))
+  _set_distributed_session_config(config)
 
 
 def _set_cluster(config, cluster):

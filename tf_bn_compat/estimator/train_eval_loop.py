@@ -15,6 +15,7 @@ from tf_bn_compat.estimator import checkpoint_evaluator
 from tf_bn_compat.estimator import cluster_config
 from tf_bn_compat.estimator import cluster_roles
 from tf_bn_compat.estimator import estimator as estimator_lib
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import training_specs
 
 _logging = tf.compat.v1.logging
@@ -86,7 +87,8 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
   Returns:
     Locally, (dict of the last evaluation's metrics, list of what each
     exporter returned for it), (None, None) if training had already
-    reached `max_steps`; None on a cluster's task.
+    reached `max_steps`; None on a cluster's task and on a worker of a
+    multi-worker `train_distribute` (it trains only).
 
   Raises:
     TypeError: If an argument has the wrong type.
@@ -96,6 +98,11 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
   _check_eval_spec(eval_spec)
   _check_arguments(estimator, train_spec)
   config = estimator.config
+  if multi_worker.is_multi_worker(config.train_distribute):
+    _logging.info("Running `train_and_evaluate` on a worker of a "
+                  "multi-worker strategy.")
+    multi_worker.train_worker(estimator, train_spec)
+    return None
   if config.task_type == TaskType.EVALUATOR and config.task_id > 0:
     raise ValueError(
         "For distributed training, there can only be one `evaluator` task "

@@ -6,13 +6,17 @@ the graph (input_fn, model_fn, warm start, loss summary, saver), assemble
 the hooks, run the loop.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 from tf_bn_compat.estimator import between_graph
+from tf_bn_compat.estimator import distributed_model_fn
 from tf_bn_compat.estimator import graph as graph_lib
 from tf_bn_compat.estimator import hooks as hooks_lib
 from tf_bn_compat.estimator import input_pipeline
 from tf_bn_compat.estimator import mode_keys
+from tf_bn_compat.estimator import multi_worker
 from tf_bn_compat.estimator import warm_starting
 
 _logging = tf.compat.v1.logging
@@ -99,29 +103,81 @@ def _chief_hooks(spec, worker_hooks, saving_listeners, model_dir, config):
   return chief + list(spec.training_chief_hooks)
 
 
-def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config):
-  """Runs train_op until a hook stops; returns the last loss (or None)."""
-  loss = None
+def _monitored_session(spec, worker_hooks, chief_hooks, model_dir, config,
+                       target):
+  """The training session on `target` (a `multi_worker.WorkerSession`)."""
+  if target.collective and not target.is_chief:
+    return multi_worker.non_chief_session(spec.scaffold, worker_hooks,
+                                          model_dir, target)
   summaries = between_graph.summary_settings(config, spec.scaffold)
-  with tf.compat.v1.train.MonitoredTrainingSession(
-      master=config.master,
-      is_chief=config.is_chief,
+  return tf.compat.v1.train.MonitoredTrainingSession(
+      master=target.master,
+      is_chief=target.is_chief,
       checkpoint_dir=model_dir,
       scaffold=spec.scaffold,
       hooks=worker_hooks + summaries.worker_hooks,
       chief_only_hooks=chief_hooks,
       save_checkpoint_secs=0,  # The CheckpointSaverHook above saves.
       save_summaries_steps=summaries.save_summary_steps,
-      config=config.session_config,
+      config=target.session_config,
       max_wait_secs=config.session_creation_timeout_secs,
       log_step_count_steps=summaries.log_step_count_steps,
-      save_graph_def=config.checkpoint_save_graph_def) as session:
+      save_graph_def=config.checkpoint_save_graph_def)
+
+
+def _run_loop(spec, worker_hooks, chief_hooks, model_dir, config, target):
+  """Runs train_op until a hook stops; returns the last loss (or None)."""
+  loss = None
+  with _monitored_session(spec, worker_hooks, chief_hooks, model_dir, config,
+                          target) as session:
     while not session.should_stop():
       _, loss = session.run([spec.train_op, spec.loss])
   if loss is None:
     _logging.warning("Training with estimator made no steps. Perhaps input "
                      "is empty or misspecified.")
   return loss
+
+
+def _session_target(config, saving_listeners):
+  """The `multi_worker.WorkerSession` training runs in.
+
+  Raises:
+    ValueError: If saving listeners are given to a multi-worker strategy
+      (TF's message).
+  """
+  strategy = config.train_distribute
+  if not multi_worker.is_multi_worker(strategy):
+    return multi_worker.local_session(config)
+  if saving_listeners:
+    raise ValueError("Saving listenor is not supported by the current "
+                     "Distribution Strategies.")
+  return multi_worker.worker_session(strategy, config.session_config)
+
+
+@contextlib.contextmanager
+def _local_model(estimator, input_fn, config):
+  """The model_fn's TRAIN spec in a fresh graph, without a strategy.
+
+  Ops are placed by the config's device function or, on a cluster with
+  parameter servers, by `replica_device_setter`.
+  """
+  device_fn = config.device_fn or between_graph.default_device_fn(config)
+  with graph_lib.mode_graph(config, read_global_step=True,
+                            device_fn=device_fn) as (_, step):
+    features, labels, input_hooks = input_pipeline.features_and_labels(
+        estimator.call_input_fn(input_fn, ModeKeys.TRAIN))
+    spec = estimator.call_model_fn(features, labels, ModeKeys.TRAIN, config)
+    yield spec, input_hooks, step
+
+
+@contextlib.contextmanager
+def _distributed_model(estimator, input_fn, config):
+  """The model_fn's TRAIN spec on every replica of `train_distribute`."""
+  strategy = config.train_distribute
+  with distributed_model_fn.strategy_graph(config, strategy,
+                                           loss_scaling=True):
+    yield distributed_model_fn.train_spec(estimator, input_fn, config,
+                                          strategy)
 
 
 def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
@@ -141,19 +197,21 @@ def train(estimator, input_fn, hooks=None, steps=None, max_steps=None,
     hooks.append(tf.compat.v1.train.StopAtStepHook(steps, max_steps))
   saving_listeners = hooks_lib.check_listeners(saving_listeners)
 
-  device_fn = config.device_fn or between_graph.default_device_fn(config)
-  with graph_lib.mode_graph(config, read_global_step=True,
-                            device_fn=device_fn) as (_, step):
-    features, labels, input_hooks = input_pipeline.features_and_labels(
-        estimator.call_input_fn(input_fn, ModeKeys.TRAIN))
-    spec = estimator.call_model_fn(features, labels, ModeKeys.TRAIN, config)
+  model, run_config = _local_model, config
+  if config.train_distribute:
+    model = _distributed_model
+    run_config = distributed_model_fn.configured_session(
+        config, config.train_distribute)
+  target = _session_target(run_config, saving_listeners)
+  with model(estimator, input_fn, config) as (spec, input_hooks, step):
     if estimator.warm_start_settings:
       warm_starting.warm_start(estimator.warm_start_settings)
     _add_loss_summary(spec.loss)
-    worker = _worker_hooks(spec, input_hooks, hooks, step, config)
-    _add_default_saver(spec, config)
-    chief = _chief_hooks(spec, worker, saving_listeners, model_dir, config)
-    loss = _run_loop(spec, worker, chief, model_dir, config)
+    worker = _worker_hooks(spec, input_hooks, hooks, step, run_config)
+    _add_default_saver(spec, run_config)
+    chief = _chief_hooks(spec, worker, saving_listeners, model_dir,
+                         run_config)
+    loss = _run_loop(spec, worker, chief, model_dir, run_config, target)
   _logging.info("Loss for final step: %s.", loss)
   return loss
 
