@@ -307,3 +307,37 @@ def test_run_config_checks_arguments_before_tf_config(monkeypatch, kwargs):
   with pytest.raises(ValueError) as raised:
     _run_config(ours, monkeypatch, tf_config, **kwargs)
   assert str(raised.value) == str(native_raised.value)
+
+
+def _strategy():
+  return tf.distribute.MirroredStrategy(["/cpu:0"])
+
+
+def test_run_config_with_a_strategy_reads_only_the_cluster(monkeypatch):
+  tf_config = _CASES["worker"][0]
+  config = _run_config(ours, monkeypatch, tf_config,
+                       train_distribute=_strategy())
+  # The strategy knows the task's place: the rest is a lone process's.
+  assert tuple(getattr(config, f) for f in _FIELDS) == _CASES["unset"][1]
+  assert config.cluster_spec == tf.train.ClusterSpec(tf_config["cluster"])
+  assert config.session_config is None
+
+
+def test_run_config_with_a_strategy_and_a_master_job(monkeypatch):
+  tf_config = {"cluster": _MASTER_CLUSTER,
+               "task": {"type": "worker", "index": 0}}
+  with_strategy = _run_config(ours, monkeypatch, tf_config,
+                              train_distribute=_strategy())
+  without = _run_config(ours, monkeypatch, tf_config)
+  assert _described(with_strategy) == _described(without)
+
+
+@needs_native
+@pytest.mark.parametrize("name", ["worker", "chief", "unset"])
+def test_run_config_with_a_strategy_same_as_native(monkeypatch, name):
+  tf_config = _CASES[name][0]
+  strategy = _strategy()
+  expected = _run_config(native, monkeypatch, tf_config,
+                         train_distribute=strategy)
+  config = _run_config(ours, monkeypatch, tf_config, train_distribute=strategy)
+  assert _described(config) == _described(expected)
