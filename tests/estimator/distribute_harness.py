@@ -149,11 +149,11 @@ def _train(tf, est, model_dir, reduction, strategy, input_fn=None,
   return values, losses
 
 
-def _evaluate(tf, est, model_dir, strategy):
+def _evaluate(tf, est, model_dir, strategy, train=None):
   batch = ROWS if strategy else ROWS * REPLICAS
   estimator = est.Estimator(
       make_model_fn(tf, est, _reduction(tf, "mean")),
-      config=_config(tf, est, model_dir, evaluate=strategy))
+      config=_config(tf, est, model_dir, train=train, evaluate=strategy))
   return estimator.evaluate(make_input_fn(tf, batch))
 
 
@@ -244,10 +244,16 @@ def main_worker(out, task, ports, model_dir, eagerly):
                             train_and_evaluate=True)
     # Only the chief's checkpoint is final when it ends.
     result = {"values": values if task == 0 else None, "losses": losses}
+    # With train_distribute too, TF_CONFIG's cluster is the strategy's.
+    try:
+      _evaluate(tf, est, model_dir, strategy, train=strategy)
+    except ValueError as e:
+      result["evaluate_error"] = str(e)
+    # Without, RunConfig reads a cluster of workers as a task's place.
     try:
       _evaluate(tf, est, model_dir, strategy)
     except ValueError as e:
-      result["evaluate_error"] = str(e)
+      result["eval_only_config_error"] = str(e)
   except Exception:  # pylint: disable=broad-except
     result = {"exception": traceback.format_exc()}
   with open(out, "wb") as f:

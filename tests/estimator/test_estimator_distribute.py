@@ -225,3 +225,5 @@ def test_multi_worker_evaluate_is_refused_as_tensorflow_did(workers):
     assert result["evaluate_error"] == (
         "Only `STANDALONE_CLIENT` mode is supported when you call "
         "`Estimator.evaluate`")
+    assert result["eval_only_config_error"] == (
+        'If "cluster" is set in TF_CONFIG, it must have one "chief" node.')
