@@ -53,7 +53,6 @@ import ctypes
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -61,6 +60,8 @@ from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
+
+import worker_process
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("threads", 2, "Intra-op threads of the session.")
@@ -276,42 +277,18 @@ def _kernels_that_ran():
   return "ours %d %d" % _library.stock_kernel_runs()
 
 
-class Worker(object):
+class Worker(worker_process.WorkerProcess):
   """A worker process of this script (see serve_worker)."""
 
   def __init__(self, worker, argv):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if worker == "tf":
-      env["TF_BN_COMPAT_BACKEND"] = "tf"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (root, env.get("PYTHONPATH")) if p)
-    self._proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--worker=" + worker] +
-        argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env=env)
-    self._read()
-
-  def _read(self):
-    line = self._proc.stdout.readline()
-    if not line:
-      raise RuntimeError("a benchmark worker exited")
-    return line.strip()
-
-  def ask(self, line):
-    self._proc.stdin.write(line + "\n")
-    self._proc.stdin.flush()
-    return self._read()
+    super().__init__(__file__, ["--worker=" + worker] + argv[1:],
+                     {"TF_BN_COMPAT_BACKEND": "tf"} if worker == "tf" else {})
 
   def runners(self, build_line):
     """{name: callable returning seconds} for what `build_line` builds."""
     names = self.ask(build_line).split()
     return {n: (lambda n=n: float(self.ask("run " + n)))
             for n in names if n != "-"}
-
-  def close(self):
-    self._proc.stdin.close()
-    self._proc.wait()
 
 
 def time_case(workers, shape, data_format, dtype, case, with_traffic):

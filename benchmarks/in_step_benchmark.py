@@ -25,11 +25,10 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import worker_process
 CASES = ("train_fwd", "infer_fwd")
 RUNS = ("step", "no_bn", "warm")
 
@@ -91,38 +90,14 @@ def _worker(threads):
     print("built", flush=True)
 
 
-class _Worker(object):
-
-  def __init__(self, name, library, threads):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (ROOT, env.get("PYTHONPATH")) if p)
-    if name == "tf":
-      env["TF_BN_COMPAT_BACKEND"] = "tf"
-    else:
-      env["TF_BN_COMPAT_BACKEND"] = "custom"
-      if library:
-        env["TF_BN_COMPAT_OPS_LIBRARY"] = library
-    self._proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--worker",
-         "--threads=%d" % threads], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True, env=env)
-    assert self._read() == "ready"
-
-  def _read(self):
-    line = self._proc.stdout.readline()
-    if not line:
-      raise RuntimeError("a benchmark worker exited")
-    return line.strip()
-
-  def ask(self, line):
-    self._proc.stdin.write(line + "\n")
-    self._proc.stdin.flush()
-    return self._read()
-
-  def close(self):
-    self._proc.stdin.close()
-    self._proc.wait()
+def _start_worker(name, library, threads):
+  env = {"TF_BN_COMPAT_BACKEND": "tf" if name == "tf" else "custom"}
+  if library:
+    env["TF_BN_COMPAT_OPS_LIBRARY"] = library
+  worker = worker_process.WorkerProcess(
+      __file__, ["--worker", "--threads=%d" % threads], env)
+  assert worker.ready_line == "ready"
+  return worker
 
 
 def _cpu_line():
@@ -148,8 +123,8 @@ def main():
   if args.worker:
     return _worker(args.threads)
   names = ["ours", "tf"] + (["variant"] if args.variant_library else [])
-  workers = {n: _Worker(n, args.variant_library if n == "variant" else "",
-                        args.threads) for n in names}
+  workers = {n: _start_worker(n, args.variant_library if n == "variant"
+                             else "", args.threads) for n in names}
   print("CPU: %s; TF_ENABLE_ONEDNN_OPTS=%s; %d threads; median of %d "
         "(min-max), ms" % (_cpu_line(), os.environ.get(
             "TF_ENABLE_ONEDNN_OPTS", "(unset)"), args.threads, args.repeats))
