@@ -21,21 +21,29 @@ the passes each case needs:
   backward alone:    the gradient op by itself (ours vs FusedBatchNormGradV3;
                      no composite equivalent): 3 reads + copy
 
-The implementations of one case and the two traffic probes live in one
-graph, each on its own copy of the input, and are timed in rotation (one run
-of each per round, the order turning every round). Each run so finds its
-input evicted from the caches by the others, and a drift of the machine's
-memory bandwidth (this shared VM's moves by half within minutes) hits every
-column alike, so the ratios stay meaningful where absolute times do not.
+TensorFlow's kernels run in a worker process of their own that never loads
+the op library (TF_BN_COMPAT_BACKEND=tf): once a process has used our op,
+our kernels are registered for TensorFlow's FusedBatchNormV3 too (see the
+README's "Our kernels, TensorFlow's ops"), so in one process both columns
+would time our kernels. The other worker runs ours, the composite and the
+traffic probes. Each worker times its own runs (no pipe latency in them).
+
+The implementations of one case and the two traffic probes, each on its own
+copy of the input, are timed in rotation (one run of each per round, the
+order turning every round). Each run so finds its input evicted from the
+caches by the others (a cold input: see BENCHMARKS.md for what that means
+against a training step), and a drift of the machine's memory bandwidth
+(this shared VM's moves by half within minutes) hits every column alike, so
+the ratios stay meaningful where absolute times do not.
 
 `limit/ours` and `limit/tf` put each op against the limit: TF's oneDNN
 kernel near 100% leaves a faster kernel only the traffic it can avoid (the
 read-for-ownership of the output, which our streaming stores skip).
 
 A last table times a whole TF1 training step of a conv net with 12 batch
-norm layers on our layer against the same graph on TF's fused op and the
-same graph without batch norm (the bound no batch norm can beat), the three
-sessions also run in rotation.
+norm layers on our layer against the same graph on TF's fused op (in TF's
+worker) and the same graph without batch norm (the bound no batch norm can
+beat), the three sessions also run in rotation.
 
     bash scripts/benchmark.sh                 # everything
     bash scripts/benchmark.sh --repeats=50 --shapes=32x56x56x64
@@ -45,12 +53,15 @@ import ctypes
 import os
 import platform
 import statistics
+import sys
 import time
 
 from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
+
+import worker_process
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("threads", 2, "Intra-op threads of the session.")
@@ -62,9 +73,13 @@ flags.DEFINE_list("half_dtypes", ["float16", "bfloat16"],
                   "Extra rows for the first shape in NHWC.")
 flags.DEFINE_bool("training_step", True, "Time the TF1 training step too.")
 flags.DEFINE_integer("step_batch", 32, "Batch of the training-step model.")
+flags.DEFINE_enum("worker", None, ["ours", "tf"],
+                  "Internal: serve timings of one worker process.")
 
 CASES = ("train_fwd", "infer_fwd", "fwd_bwd", "bwd")
 IMPLEMENTATIONS = ("ours", "tf_fused", "composite")
+# What each worker process times; "tf" never loads our library.
+WORKER_IMPLEMENTATIONS = {"ours": ("ours", "composite"), "tf": ("tf_fused",)}
 # Passes over the tensor's bytes, as (reads, copies), for each case. The
 # backward reads x and dy for its reductions, then reads them again and
 # writes dx.
@@ -107,8 +122,10 @@ def _one_element(tensor):
 def rotated_medians(runners):
   """Median seconds of each zero-argument callable, timed in rotation.
 
-  Every round runs each callable once, starting one further along the list
-  than the round before, so no callable always follows the same other one.
+  Each callable returns the seconds its run took (a worker measures its
+  own). Every round runs each callable once, starting one further along the
+  list than the round before, so no callable always follows the same other
+  one.
   """
   names = list(runners)
   for _ in range(FLAGS.warmup):
@@ -118,10 +135,14 @@ def rotated_medians(runners):
   for round_index in range(FLAGS.repeats):
     shift = round_index % len(names)
     for name in names[shift:] + names[:shift]:
-      start = time.perf_counter()
-      runners[name]()
-      times[name].append(time.perf_counter() - start)
+      times[name].append(runners[name]())
   return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _timed(fn):
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
 
 
 def _composite(x, scale, offset, mean, variance, data_format, is_training):
@@ -194,25 +215,90 @@ def _traffic_outputs(shape):
   return {"read": [tf.reduce_sum(x)], "copy": [x + c]}
 
 
-def time_case(shape, data_format, dtype, case, with_traffic):
-  """Median seconds per implementation (and traffic probe) on one case."""
+def _case_session(worker, shape, data_format, dtype, case, with_traffic):
+  """(session, {name: fetch}) of `worker`'s implementations of one case."""
   graph = tf.Graph()
   with graph.as_default():
     outputs = {}
-    for impl in IMPLEMENTATIONS:
+    for impl in WORKER_IMPLEMENTATIONS[worker]:
       with tf.name_scope(impl):
         result = _case_outputs(impl, shape, data_format, dtype, case)
       if result is not None:
         outputs[impl] = result
-    if with_traffic:
+    if with_traffic and worker == "ours":
       outputs.update(_traffic_outputs(shape))
     fetches = {name: [_one_element(t) for t in tensors]
                for name, tensors in outputs.items()}
-    with tf.compat.v1.Session(graph=graph, config=session_config()) as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      runners = {name: (lambda f=fetch: sess.run(f))
-                 for name, fetch in fetches.items()}
-      medians = rotated_medians(runners)
+    sess = tf.compat.v1.Session(graph=graph, config=session_config())
+    sess.run(tf.compat.v1.global_variables_initializer())
+  return sess, fetches
+
+
+def serve_worker(worker):
+  """Builds and times sessions on requests from stdin, one line each.
+
+  `case SHAPE FORMAT DTYPE CASE TRAFFIC` and `step` build (answering the
+  names they time), `run NAME` answers the seconds of one run, `kernels`
+  whose kernels ran: "ours FORWARD_CALLS GRADIENT_CALLS" or "tensorflow"
+  (our library never loaded).
+  """
+  sessions, runs = [], {}
+  print("ready", flush=True)
+  for line in sys.stdin:
+    words = line.split()
+    if words[0] == "run":
+      print("%.9f" % _timed(runs[words[1]]), flush=True)
+      continue
+    if words[0] == "kernels":
+      print(_kernels_that_ran(), flush=True)
+      continue
+    for sess in sessions:
+      sess.close()
+    if words[0] == "case":
+      sess, fetches = _case_session(worker, parse_shape(words[1]), words[2],
+                                    words[3], words[4], words[5] == "1")
+      sessions = [sess]
+      runs = {n: (lambda s=sess, f=f: s.run(f))
+              for n, f in fetches.items()}
+    else:
+      names = {"ours": ("ours", "no_bn"), "tf": ("tf_fused",)}[worker]
+      built = {n: _training_step_session(STEP_BACKENDS[n]) for n in names}
+      sessions = [sess for sess, _ in built.values()]
+      runs = {n: (lambda s=sess, t=train: s.run(t))
+              for n, (sess, train) in built.items()}
+    print(" ".join(runs) or "-", flush=True)
+
+
+def _kernels_that_ran():
+  with open("/proc/self/maps") as f:
+    if "_tf_bn_compat_ops" not in f.read():
+      return "tensorflow"
+  from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
+  return "ours %d %d" % _library.stock_kernel_runs()
+
+
+class Worker(worker_process.WorkerProcess):
+  """A worker process of this script (see serve_worker)."""
+
+  def __init__(self, worker, argv):
+    super().__init__(__file__, ["--worker=" + worker] + argv[1:],
+                     {"TF_BN_COMPAT_BACKEND": "tf"} if worker == "tf" else {})
+
+  def runners(self, build_line):
+    """{name: callable returning seconds} for what `build_line` builds."""
+    names = self.ask(build_line).split()
+    return {n: (lambda n=n: float(self.ask("run " + n)))
+            for n in names if n != "-"}
+
+
+def time_case(workers, shape, data_format, dtype, case, with_traffic):
+  """Median seconds per implementation (and traffic probe) on one case."""
+  line = "case %s %s %s %s %d" % ("x".join(map(str, shape)), data_format,
+                                  dtype, case, with_traffic)
+  runners = {}
+  for worker in workers.values():
+    runners.update(worker.runners(line))
+  medians = rotated_medians(runners)
   return {name: medians.get(name, float("nan"))
           for name in IMPLEMENTATIONS + ("read", "copy")}
 
@@ -221,7 +307,7 @@ def parse_shape(text):
   return tuple(int(v) for v in text.lower().split("x"))
 
 
-def op_rows():
+def op_rows(workers):
   rows = []
   first = parse_shape(FLAGS.shapes[0])
   plan = []
@@ -235,7 +321,8 @@ def op_rows():
   for shape, data_format, dtype in plan:
     is_float32 = dtype == "float32"
     for case in CASES:
-      times = time_case(shape, data_format, dtype, case, is_float32)
+      times = time_case(workers, shape, data_format, dtype, case,
+                        is_float32)
       reads, copies = TRAFFIC[case]
       limit = reads * times["read"] + copies * times["copy"]
       rows.append((("x".join(map(str, shape))), data_format, dtype, case,
@@ -289,22 +376,21 @@ def _training_step_session(backend):
   return sess, train
 
 
-def time_training_steps():
+STEP_BACKENDS = {"ours": "custom", "tf_fused": "tf", "no_bn": None}
+
+
+def time_training_steps(workers):
   """Median step seconds of our layer, TF's op and no batch norm, rotated."""
-  sessions = {"ours": _training_step_session("custom"),
-              "tf_fused": _training_step_session("tf"),
-              "no_bn": _training_step_session(None)}
-  try:
-    return rotated_medians({name: (lambda s=sess, t=train: s.run(t))
-                            for name, (sess, train) in sessions.items()})
-  finally:
-    for sess, _ in sessions.values():
-      sess.close()
+  runners = {}
+  for worker in workers.values():
+    runners.update(worker.runners("step"))
+  return rotated_medians(runners)
 
 
 def main(argv):
-  del argv
   tf.get_logger().setLevel("ERROR")
+  if FLAGS.worker:
+    return serve_worker(FLAGS.worker)
   from tf_bn_compat.ops import _library  # pylint: disable=g-import-not-at-top
   if _library.load_library() is None:
     raise SystemExit("the compiled op library does not load: %s" %
@@ -314,7 +400,22 @@ def main(argv):
         % (cpu_name(), os.cpu_count(), FLAGS.threads, tf.__version__,
            FLAGS.repeats, cpu_isa(_library.library_path()),
            os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")))
-  rows = op_rows()
+  del argv  # The workers get the whole command line.
+  workers = {w: Worker(w, sys.argv) for w in ("ours", "tf")}
+  try:
+    run_tables(workers)
+    print()
+    print("kernels that ran: ours' worker: %s (calls of our kernels for "
+          "FusedBatchNormV3 / ...GradV3); TF's worker: %s" % (
+              workers["ours"].ask("kernels"), workers["tf"].ask("kernels")))
+  finally:
+    for worker in workers.values():
+      worker.close()
+
+
+def run_tables(workers):
+  """Prints the per-op table and the training-step table."""
+  rows = op_rows(workers)
   header = ("shape", "layout", "dtype", "case", "ours ms", "tf_fused ms",
             "composite ms", "tf/ours", "limit ms", "limit/ours", "limit/tf")
   print()
@@ -328,7 +429,7 @@ def main(argv):
         "-" if np.isnan(r[8]) else "%.3f" % (r[8] * 1e3),
         percent(r[9]), percent(r[10])))
   if FLAGS.training_step:
-    steps = time_training_steps()
+    steps = time_training_steps(workers)
     ours, theirs, bound = steps["ours"], steps["tf_fused"], steps["no_bn"]
     print()
     print("| TF1 training step (12 BN layers, batch %d) | ms |" %

@@ -295,12 +295,19 @@ class FusedBatchNormGradOp : public OpKernel, public BnAttrs {
                               .TypeConstraint<float>("U"),                 \
                           ::tensorflow::tf_bn_compat::FusedBatchNormGradOp<DEVICE, T>)
 
+// TF_BN_COMPAT_REGISTER_KERNELS for each input type the op allows.
+#define TF_BN_COMPAT_REGISTER_KERNELS_ALL_TYPES(DEVICE_NAME, DEVICE)      \
+  TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_NAME, DEVICE, float);             \
+  TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_NAME, DEVICE, Eigen::half);       \
+  TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_NAME, DEVICE, ::tensorflow::bfloat16)
+
 // Registers kernels for TensorFlow's FusedBatchNormV3 / FusedBatchNormGradV3
 // (or the names oneDNN's graph rewrite gives them, with oneDNN's kernel
-// label) at priority 1, so that they take precedence over TensorFlow's. Run
-// when the package asks (stock_kernels.cc), never when the library loads.
+// label) at priority 1, so that they take precedence over TensorFlow's, for
+// input type T (statistics float). Run when the package asks
+// (stock_kernels.cc), never when the library loads.
 template <typename Device, typename T, int kContract>
-void RegisterStockKernels(
+void RegisterStockKernelsOfType(
     const char* forward_op, const char* grad_op, const char* label,
     const char* device_type,
     std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out) {
@@ -323,6 +330,17 @@ void RegisterStockKernels(
       [](OpKernelConstruction* ctx) -> OpKernel* {
         return new FusedBatchNormGradOp<Device, T, kContract>(ctx);
       }));
+}
+
+// RegisterStockKernelsOfType for each of the input types Ts.
+template <typename Device, int kContract, typename... Ts>
+void RegisterStockKernels(
+    const char* forward_op, const char* grad_op, const char* label,
+    const char* device_type,
+    std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out) {
+  (RegisterStockKernelsOfType<Device, Ts, kContract>(forward_op, grad_op,
+                                                     label, device_type, out),
+   ...);
 }
 
 // The GPU registrations of RegisterStockKernels, set by the CUDA adapters

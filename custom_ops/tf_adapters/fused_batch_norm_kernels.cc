@@ -36,9 +36,7 @@ int BnLauncher<CPUDevice>::Backward(OpKernelContext* ctx,
   return bn_cpu_backward(&a, PoolParallelFor, Pool(ctx));
 }
 
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_CPU, CPUDevice, float);
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_CPU, CPUDevice, Eigen::half);
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_CPU, CPUDevice, bfloat16);
+TF_BN_COMPAT_REGISTER_KERNELS_ALL_TYPES(DEVICE_CPU, CPUDevice);
 
 }  // namespace tf_bn_compat
 }  // namespace tensorflow

@@ -19,10 +19,21 @@ void* Stream(OpKernelContext* ctx) {
   return static_cast<void*>(ctx->eigen_device<GPUDevice>().stream());
 }
 
-// A device scratch buffer of `bytes` (at least one byte).
-absl::Status Workspace(OpKernelContext* ctx, int64_t bytes, Tensor* t) {
-  if (bytes < 0) return errors::InvalidArgument("tensor too large");
-  return ctx->allocate_temp(DT_INT8, TensorShape({bytes > 0 ? bytes : 1}), t);
+// Runs `launch(scratch)` with a device scratch buffer of `bytes` (at least
+// one byte) allocated as a temporary tensor; returns what `launch` returns.
+template <typename Launch>
+int WithWorkspace(OpKernelContext* ctx, int64_t bytes, Launch launch) {
+  Tensor workspace;
+  const absl::Status st =
+      bytes < 0 ? errors::InvalidArgument("tensor too large")
+                : ctx->allocate_temp(DT_INT8,
+                                     TensorShape({bytes > 0 ? bytes : 1}),
+                                     &workspace);
+  if (!st.ok()) {
+    ctx->SetStatus(st);
+    return BN_OK;  // The status already carries the failure.
+  }
+  return launch(workspace.flat<int8>().data());
 }
 
 }  // namespace
@@ -30,29 +41,19 @@ absl::Status Workspace(OpKernelContext* ctx, int64_t bytes, Tensor* t) {
 template <>
 int BnLauncher<GPUDevice>::Forward(OpKernelContext* ctx,
                                    const bn_forward_args_t& a) {
-  Tensor workspace;
-  const absl::Status st = Workspace(
+  return WithWorkspace(
       ctx, bn_cuda_forward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
-      &workspace);
-  if (!st.ok()) {
-    ctx->SetStatus(st);
-    return BN_OK;  // The status already carries the failure.
-  }
-  return bn_cuda_forward(&a, workspace.flat<int8>().data(), Stream(ctx));
+      [&](void* scratch) { return bn_cuda_forward(&a, scratch, Stream(ctx)); });
 }
 
 template <>
 int BnLauncher<GPUDevice>::Backward(OpKernelContext* ctx,
                                     const bn_backward_args_t& a) {
-  Tensor workspace;
-  const absl::Status st = Workspace(
+  return WithWorkspace(
       ctx, bn_cuda_backward_workspace_bytes(a.g.layout, a.g.n, a.g.c, a.g.s),
-      &workspace);
-  if (!st.ok()) {
-    ctx->SetStatus(st);
-    return BN_OK;
-  }
-  return bn_cuda_backward(&a, workspace.flat<int8>().data(), Stream(ctx));
+      [&](void* scratch) {
+        return bn_cuda_backward(&a, scratch, Stream(ctx));
+      });
 }
 
 namespace {
@@ -62,12 +63,8 @@ namespace {
 void RegisterStockGpuKernels(
     std::vector<std::unique_ptr<kernel_factory::OpKernelRegistrar>>* out) {
   const char *fwd = "FusedBatchNormV3", *grad = "FusedBatchNormGradV3";
-  RegisterStockKernels<GPUDevice, float, kStockInvStd>(fwd, grad, "",
-                                                       DEVICE_GPU, out);
-  RegisterStockKernels<GPUDevice, Eigen::half, kStockInvStd>(fwd, grad, "",
-                                                             DEVICE_GPU, out);
-  RegisterStockKernels<GPUDevice, bfloat16, kStockInvStd>(fwd, grad, "",
-                                                          DEVICE_GPU, out);
+  RegisterStockKernels<GPUDevice, kStockInvStd, float, Eigen::half, bfloat16>(
+      fwd, grad, "", DEVICE_GPU, out);
 }
 
 struct OfferStockGpuKernels {
@@ -78,9 +75,7 @@ struct OfferStockGpuKernels {
 
 }  // namespace
 
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, float);
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, Eigen::half);
-TF_BN_COMPAT_REGISTER_KERNELS(DEVICE_GPU, GPUDevice, bfloat16);
+TF_BN_COMPAT_REGISTER_KERNELS_ALL_TYPES(DEVICE_GPU, GPUDevice);
 
 }  // namespace tf_bn_compat
 }  // namespace tensorflow

@@ -69,20 +69,14 @@ int tf_bn_compat_register_stock_kernels(int which) {
   const int todo = which & ~registered;
   if (todo & TF_BN_COMPAT_STOCK_CPU) {
     const char *fwd = "FusedBatchNormV3", *grad = "FusedBatchNormGradV3";
-    RegisterStockKernels<CPUDevice, float, kStockCpu>(fwd, grad, "",
-                                                      DEVICE_CPU, out);
-    RegisterStockKernels<CPUDevice, Eigen::half, kStockCpu>(fwd, grad, "",
-                                                            DEVICE_CPU, out);
-    RegisterStockKernels<CPUDevice, bfloat16, kStockCpu>(fwd, grad, "",
-                                                         DEVICE_CPU, out);
+    RegisterStockKernels<CPUDevice, kStockCpu, float, Eigen::half, bfloat16>(
+        fwd, grad, "", DEVICE_CPU, out);
     registered |= TF_BN_COMPAT_STOCK_CPU;
   }
   if (todo & TF_BN_COMPAT_STOCK_ONEDNN) {
     const char *fwd = "_MklNativeFusedBatchNormV3",
                *grad = "_MklNativeFusedBatchNormGradV3";
-    RegisterStockKernels<CPUDevice, float, kStockOneDnn>(
-        fwd, grad, kOneDnnLabel, DEVICE_CPU, out);
-    RegisterStockKernels<CPUDevice, bfloat16, kStockOneDnn>(
+    RegisterStockKernels<CPUDevice, kStockOneDnn, float, bfloat16>(
         fwd, grad, kOneDnnLabel, DEVICE_CPU, out);
     registered |= TF_BN_COMPAT_STOCK_ONEDNN;
   }
