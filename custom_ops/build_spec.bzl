@@ -20,11 +20,13 @@ KERNEL_SRCS = [
 ]
 
 # Framework-free CPU sources compiled once, with baseline flags only: the
-# dispatch over the ISA levels (custom_ops/kernels/bn_isa.h).
+# dispatch over the ISA levels (custom_ops/kernels/bn_isa.h), the status texts
+# and the streaming-store policy.
 KERNEL_BASELINE_SRCS = [
     "custom_ops/kernels/bn_dispatch.cc",
     "custom_ops/kernels/bn_isa_detect.cc",
     "custom_ops/kernels/bn_status.cc",
+    "custom_ops/kernels/bn_stream_policy.cc",
 ]
 
 KERNEL_HDRS = [

@@ -1,8 +1,9 @@
 // Non-temporal ("streaming") stores for large float32 outputs.
 //
-// An output that does not fit the caches anyway is written with streaming
-// stores, which skip the read-for-ownership of every output line: a third of
-// the traffic of a pass that reads one tensor and writes another. Short
+// An output that does not fit the caches anyway (bn_stream_policy.cc says
+// from which size) is written with streaming stores, which skip the
+// read-for-ownership of every output line: a third of the traffic of a pass
+// that reads one tensor and writes another. Short
 // channels-first runs (e.g. 7x7 planes) are rarely vector aligned and
 // measured slower streamed, so they keep ordinary stores. Every x86-64 level
 // streams (SSE has streaming stores), a whole FloatV at a time.
@@ -26,7 +27,6 @@
 
 BN_ISA_BEGIN
 
-constexpr int64_t kStreamMinBytes = int64_t{8} << 20;
 constexpr int64_t kStreamMinRun = 1024;
 // Streaming stores need addresses aligned to the vector they write.
 constexpr int64_t kStreamAlignment = sizeof(FloatV);
@@ -34,7 +34,7 @@ constexpr int64_t kStreamAlignment = sizeof(FloatV);
 // Whether a pass writing a float32 output of plan `p` should stream it.
 inline bool ShouldStream(const BlockPlan& p, bool is_float32) {
   return BN_STREAMING_STORES && is_float32 &&
-         p.m * p.c * int64_t{sizeof(float)} >= kStreamMinBytes &&
+         p.m * p.c * int64_t{sizeof(float)} >= bn_cpu_stream_min_bytes() &&
          (p.layout == BN_LAYOUT_CHANNELS_LAST || p.s >= kStreamMinRun);
 }
 

@@ -176,6 +176,12 @@ int bn_cpu_isa_status(void);
  * TF_BN_COMPAT_ISA and the supported levels (static storage). */
 const char* bn_cpu_isa_error(void);
 
+/* The size from which a float32 output is written with streaming stores,
+ * chosen once per process: TF_BN_COMPAT_STREAM_MIN_BYTES when it is a
+ * positive integer, else twice the last-level cache that Linux's sysfs lists
+ * for CPU 0 (at least 8 MiB), or 64 MiB where sysfs lists none. */
+int64_t bn_cpu_stream_min_bytes(void);
+
 /* The statistics of bn_stats_args_t. Cancellation-safe: every block sums
  * x - K and (x - K)^2, K being the channel's first finite value, and the
  * blocks' sums are added in block order (bn_cpu_stats.cc). */
