@@ -359,9 +359,4 @@ def test_axis_and_fused_read_as_tf1s(graph_mode, family, shape, config):
       layer(tf.compat.v1.placeholder(tf.float32, shape), training=True)
       seen.append((before, layer.fused, list(layer.axis)))
   reference, ours = seen
-  if family == "layers" and config.get("fused") is None:
-    # Ours reports the `fused` argument (None) until it is built.
-    assert ours[0] == (None, reference[0][1])
-    assert ours[1:] == reference[1:]
-  else:
-    assert ours == reference
+  assert ours == reference

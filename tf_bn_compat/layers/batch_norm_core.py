@@ -150,10 +150,11 @@ class BatchNormalizationMixin(object):
   def fused(self):
     """Whether the layer takes the fused path, as TF1's layer reports it.
 
-    The `fused` argument until the layer is built, then the decision.
+    Until the layer is built, the `fused` argument, None reading True; then
+    the decision.
     """
     if self._path is None:
-      return self._fused_before_build()
+      return True if self._fused_argument is None else self._fused_argument
     return self._path.fused
 
   @fused.setter
@@ -162,9 +163,6 @@ class BatchNormalizationMixin(object):
       self._fused_argument = value
     else:
       self._path = self._path._replace(fused=value)
-
-  def _fused_before_build(self):
-    return self._fused_argument
 
   def build(self, input_shape):
     """Validates the input shape, picks the path and creates the variables.

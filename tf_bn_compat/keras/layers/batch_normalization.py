@@ -120,10 +120,6 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
         virtual_batch_size=virtual_batch_size, adjustment=adjustment,
         name=name, synchronized=synchronized, **kwargs)
 
-  def _fused_before_build(self):
-    # The Keras-v1 layer reports fused=None as True until it is built.
-    return True if self._fused_argument is None else self._fused_argument
-
   def call(self, inputs, training=None, mask=None):  # pylint: disable=arguments-differ
     """Normalizes `inputs`.
 
