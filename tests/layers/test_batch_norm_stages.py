@@ -79,6 +79,17 @@ def test_validate_axis_errors(axis, rank, message):
     batch_layout.validate_axis(axis, rank)
 
 
+@pytest.mark.parametrize("size,axes,adjustment,message", [
+    (0, [1], None, "positive integer"),
+    (2, [0, 1], None, "batch axis 0"),
+    (2, [1], lambda shape: (1.0, 0.0), "adjustment"),
+])
+def test_virtual_batch_size_errors(size, axes, adjustment, message):
+  with pytest.raises(ValueError, match=message):
+    batch_layout.validate_virtual_batch_size(size, axes, adjustment)
+  batch_layout.validate_virtual_batch_size(2, [1], None)
+
+
 def test_unknown_normalized_size_is_value_error():
   with pytest.raises(ValueError, match="must be known"):
     batch_layout.normalized_sizes([1], [4, None, 3])

@@ -51,6 +51,29 @@ def validate_axis(axis, rank):
   return result
 
 
+def validate_virtual_batch_size(virtual_batch_size, input_axes, adjustment):
+  """Checks that ghost batches of `virtual_batch_size` can be used.
+
+  Args:
+    virtual_batch_size: The layer's `virtual_batch_size` (an int).
+    input_axes: The normalized axes of the input, non-negative.
+    adjustment: The layer's `adjustment`, or None.
+
+  Raises:
+    ValueError: for a size that is not positive, a normalized batch axis, or
+      an `adjustment`.
+  """
+  if virtual_batch_size <= 0:
+    raise ValueError("virtual_batch_size must be a positive integer that "
+                     "divides the batch size, got %d." % virtual_batch_size)
+  if 0 in input_axes:
+    raise ValueError("With virtual_batch_size the batch axis 0 cannot be "
+                     "normalized; got axis %s." % input_axes)
+  if adjustment is not None:
+    raise ValueError("virtual_batch_size and adjustment cannot be used "
+                     "together.")
+
+
 def normalized_sizes(input_axes, input_shape):
   """Returns {axis: size} of the normalized axes of `input_shape`.
 

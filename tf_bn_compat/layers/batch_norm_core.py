@@ -171,6 +171,7 @@ class BatchNormalizationMixin(object):
       input_shape: `TensorShape` of the first input.
 
     Raises:
+      TypeError: for a compute dtype that is not floating-point.
       ValueError: for an unknown rank, an axis out of range or repeated, an
         unknown size on a normalized axis, or a bad `virtual_batch_size`.
     """
@@ -181,16 +182,8 @@ class BatchNormalizationMixin(object):
       raise TypeError("BatchNormalization needs a floating-point input, got "
                       "%s." % self._compute_dtype)
     if self.virtual_batch_size is not None:
-      if self.virtual_batch_size <= 0:
-        raise ValueError("virtual_batch_size must be a positive integer that "
-                         "divides the batch size, got %d." %
-                         self.virtual_batch_size)
-      if 0 in axes:
-        raise ValueError("With virtual_batch_size the batch axis 0 cannot be "
-                         "normalized; got axis %s." % axes)
-      if self.adjustment is not None:
-        raise ValueError("virtual_batch_size and adjustment cannot be used "
-                         "together.")
+      batch_layout.validate_virtual_batch_size(
+          self.virtual_batch_size, axes, self.adjustment)
     path = self._choose_path(rank, axes)
     sizes = batch_layout.normalized_sizes(axes, input_shape)
     self.input_spec = input_spec.InputSpec(ndim=rank, axes=sizes)
