@@ -1,14 +1,15 @@
 """The normalization pipeline that both batch normalization classes share.
 
-`BatchNormalizationMixin` holds the constructor arguments, `build` (axis
-checks, the fused-path decision, the variables) and `call` (ghost batches,
-the fused and composite paths, renorm, adjustment, the moving-statistics
-updates). It uses only what a layer base provides: `add_weight`,
-`add_update`, `_without_partitioner`, `_compute_dtype`, `name`. TF1's
-`tf.compat.v1.layers.BatchNormalization` (variable scopes, `UPDATE_OPS`)
-and the Keras-v1 class `tf.compat.v1.keras.layers.BatchNormalization` (name
-scopes, `layer.updates` only) put it on their own layer bases; the
-normalization is the same.
+`BatchNormalizationMixin` holds the constructor arguments, `build` (the
+layout of the statistics, the path, the variables) and `call`, a pipeline of
+three stages: the batch statistics (`batch_statistics`), the normalization
+(`normalize`, with renorm's correction from `renorm`) and the updates of the
+moving statistics (`moving_statistics`). It uses only what a layer base
+provides: `add_weight`, `add_update`, `_without_partitioner`,
+`_compute_dtype`, `name`. TF1's `tf.compat.v1.layers.BatchNormalization`
+(variable scopes, `UPDATE_OPS`) and the Keras-v1 class
+`tf.compat.v1.keras.layers.BatchNormalization` (name scopes, `layer.updates`
+only) put it on their own layer bases; the normalization is the same.
 """
 
 import logging
@@ -16,32 +17,14 @@ import logging
 import tensorflow as tf
 
 from tf_bn_compat.layers import arguments
+from tf_bn_compat.layers import batch_layout
 from tf_bn_compat.layers import batch_statistics
 from tf_bn_compat.layers import fused_decision
 from tf_bn_compat.layers import input_spec
-from tf_bn_compat.layers import moving_averages
+from tf_bn_compat.layers import moving_statistics
+from tf_bn_compat.layers import normalize
 from tf_bn_compat.layers import renorm as renorm_lib
 from tf_bn_compat.layers import training_flag
-from tf_bn_compat.ops import fused as fused_ops
-
-_HALF_DTYPES = (tf.float16, tf.bfloat16)
-
-def _validate_axis(axis, rank):
-  if rank is None:
-    raise ValueError("BatchNormalization needs an input of known rank.")
-  if rank == 0:
-    raise ValueError("BatchNormalization needs an input of rank 1 or more; "
-                     "got a scalar.")
-  axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-  result = []
-  for a in axes:
-    if not -rank <= a < rank:
-      raise ValueError("axis %s is out of range for an input of rank %d: each "
-                       "axis must be in [-%d, %d)." % (axis, rank, rank, rank))
-    result.append(a % rank)
-  if len(set(result)) != len(result):
-    raise ValueError("axis %s names the same dimension twice." % (axis,))
-  return result
 
 
 class BatchNormalizationMixin(object):
@@ -98,7 +81,8 @@ class BatchNormalizationMixin(object):
       raise TypeError("`synchronized` must be True or False, got %r." %
                       (synchronized,))
     super().__init__(trainable=trainable, name=name, **kwargs)
-    self.axis = axis
+    self._axis_argument = axis
+    self._layout = None
     self.momentum = momentum
     self.epsilon = epsilon
     self.center = center
@@ -122,8 +106,8 @@ class BatchNormalizationMixin(object):
     self.renorm = renorm
     self.virtual_batch_size = virtual_batch_size
     self.adjustment = adjustment
-    self.fused = fused
-    self._fused_requested = fused
+    self._fused_argument = fused
+    self._path = None
     self.synchronized = synchronized
     if renorm:
       renorm_clipping = dict(renorm_clipping or {})
@@ -145,6 +129,41 @@ class BatchNormalizationMixin(object):
       return tf.float32
     return tf.as_dtype(self._compute_dtype or "float32")
 
+  @property
+  def axis(self):
+    """The normalized axes, as TF1's layer reports them.
+
+    The `axis` argument until the layer is built; then the list of
+    non-negative axes of the tensor the layer normalizes, which with
+    `virtual_batch_size` is the input reshaped into ghost batches (each
+    input axis plus one).
+    """
+    if self._layout is None:
+      return self._axis_argument
+    return self._layout.axes
+
+  @axis.setter
+  def axis(self, value):
+    self._axis_argument = value
+
+  @property
+  def fused(self):
+    """Whether the layer takes the fused path, as TF1's layer reports it.
+
+    Until the layer is built, the `fused` argument, None reading True; then
+    the decision.
+    """
+    if self._path is None:
+      return True if self._fused_argument is None else self._fused_argument
+    return self._path.fused
+
+  @fused.setter
+  def fused(self, value):
+    if self._path is None:
+      self._fused_argument = value
+    else:
+      self._path = self._path._replace(fused=value)
+
   def build(self, input_shape):
     """Validates the input shape, picks the path and creates the variables.
 
@@ -152,59 +171,38 @@ class BatchNormalizationMixin(object):
       input_shape: `TensorShape` of the first input.
 
     Raises:
+      TypeError: for a compute dtype that is not floating-point.
       ValueError: for an unknown rank, an axis out of range or repeated, an
         unknown size on a normalized axis, or a bad `virtual_batch_size`.
     """
     input_shape = tf.TensorShape(input_shape)
     rank = input_shape.rank
-    self.axis = _validate_axis(self.axis, rank)
+    axes = batch_layout.validate_axis(self._axis_argument, rank)
     if not tf.as_dtype(self._compute_dtype).is_floating:
       raise TypeError("BatchNormalization needs a floating-point input, got "
                       "%s." % self._compute_dtype)
     if self.virtual_batch_size is not None:
-      if self.virtual_batch_size <= 0:
-        raise ValueError("virtual_batch_size must be a positive integer that "
-                         "divides the batch size, got %d." %
-                         self.virtual_batch_size)
-      if 0 in self.axis:
-        raise ValueError("With virtual_batch_size the batch axis 0 cannot be "
-                         "normalized; got axis %s." % self.axis)
-      if self.adjustment is not None:
-        raise ValueError("virtual_batch_size and adjustment cannot be used "
-                         "together.")
-    self._choose_path(rank)
-    sizes = {a: input_shape[a] for a in self.axis}
-    for a, size in sizes.items():
-      if size is None:
-        raise ValueError("Input dimension %d (a normalized axis) must be known "
-                         "when the layer is built; input shape is %s." %
-                         (a, input_shape))
+      batch_layout.validate_virtual_batch_size(
+          self.virtual_batch_size, axes, self.adjustment)
+    path = self._choose_path(rank, axes)
+    sizes = batch_layout.normalized_sizes(axes, input_shape)
     self.input_spec = input_spec.InputSpec(ndim=rank, axes=sizes)
-    if len(self.axis) == 1 and self.virtual_batch_size is None:
-      param_shape = [sizes[self.axis[0]]]
-    else:
-      param_shape = [sizes.get(i, 1) for i in range(rank)]
-      if self.virtual_batch_size is not None:
-        param_shape.insert(1, 1)
-        self.axis = [a + 1 for a in self.axis]
-    self._param_shape = param_shape
-    self._create_variables(param_shape)
+    layout = batch_layout.BatchLayout(axes, sizes, rank,
+                                      self.virtual_batch_size)
+    self._create_variables(layout.param_shape)
+    self._moments = batch_statistics.moments_function(
+        layout.reduction_axes, layout.keepdims, self.synchronized)
+    self._path, self._layout = path, layout
 
-  def _choose_path(self, rank):
-    if self.fused is False:
-      return
-    reason = fused_decision.fused_unavailable_reason(
-        rank, self.axis, self.renorm, self.virtual_batch_size,
+  def _choose_path(self, rank, axes):
+    path = fused_decision.decide(
+        self._fused_argument, rank, axes, self.renorm, self.virtual_batch_size,
         self.adjustment, self._compute_dtype, synchronized=self.synchronized)
-    if reason is None:
-      self.fused = True
-      self._data_format = fused_decision.fused_data_format(rank, self.axis)
-      return
-    if self._fused_requested:
+    if path.reason is not None and self._fused_argument:
       logging.getLogger("tf_bn_compat").warning(
           "Layer %s: fused=True cannot be used (%s); using the composite "
-          "implementation, as TF1 does.", self.name, reason)
-    self.fused = False
+          "implementation, as TF1 does.", self.name, path.reason)
+    return path
 
   def _create_variables(self, shape):
     param_dtype = self._param_dtype
@@ -240,6 +238,17 @@ class BatchNormalizationMixin(object):
                                      self.moving_mean_initializer)
         self.renorm_stddev = statistic("renorm_stddev", stddev_initializer)
 
+  def _moving_statistics(self):
+    """The `MovingStatistics` of the layer's variables and arguments."""
+    renorm = None
+    if self.renorm:
+      renorm = moving_statistics.RenormAverages(
+          self.moving_stddev, self.renorm_mean, self.renorm_stddev,
+          self.renorm_momentum)
+    return moving_statistics.MovingStatistics(
+        self.moving_mean, self.moving_variance, self.momentum, self.epsilon,
+        self.add_update, renorm=renorm)
+
   def call(self, inputs, training=False, mask=None):
     """Normalizes `inputs`.
 
@@ -269,156 +278,79 @@ class BatchNormalizationMixin(object):
     if mask is not None and training_flag.static_value(training) is False:
       mask = None  # Moving statistics only: the mask changes nothing.
     if mask is not None:
-      mask = _expand_mask(mask, inputs, self._input_axes())
-    if self.virtual_batch_size is not None:
-      inputs, restore_shape = self._split_virtual_batches(inputs, training)
-      if mask is not None:
-        mask = tf.reshape(mask, tf.shape(inputs))
-    if self.fused and mask is None:
+      mask = self._layout.expand_mask(mask, inputs)
+    inputs, mask, restore_shape = self._layout.split(inputs, mask, training)
+    if self._path.fused and mask is None:
       outputs = self._fused_call(inputs, training, call_inputs)
     else:
       outputs = self._composite_call(inputs, training, call_inputs, mask)
-    if self.virtual_batch_size is not None:
-      outputs = tf.reshape(outputs, restore_shape)
-    return outputs
-
-  def _input_axes(self):
-    """The normalized axes of the input (before any ghost-batch reshape)."""
-    if self.virtual_batch_size is not None:
-      return [a - 1 for a in self.axis]
-    return list(self.axis)
-
-  def _split_virtual_batches(self, inputs, training):
-    """Reshapes [N, ...] to [virtual_batch_size, N / virtual_batch_size, ...].
-
-    Under TF2 behaviour, when `training` is not statically True, TF1's layer
-    reshapes to [N, 1, ...] instead (one ghost batch); kept for parity.
-    """
-    shape = tf.shape(inputs)
-    restore_shape = tf.concat([[-1], shape[1:]], axis=0)
-    if tf.__internal__.tf2.enabled() and not training_flag.static_value(
-        training):
-      lead = [-1, 1]
-    else:
-      lead = [self.virtual_batch_size, -1]
-    return tf.reshape(inputs, tf.concat([lead, shape[1:]], axis=0)), (
-        restore_shape)
-
-  def _add_moving_updates(self, make_updates, call_inputs):
-    """Adds the moving-statistics updates that `make_updates()` builds.
-
-    A callable, so that executing eagerly a frozen (non-trainable) layer
-    does not run them; in a TF1 graph they are built either way.
-    """
-    self.add_update(make_updates, call_inputs)
+    return self._layout.merge(outputs, restore_shape)
 
   def _fused_call(self, inputs, training, call_inputs):
-    gamma = self.gamma if self.scale else tf.constant(
-        1.0, self._param_dtype, self._param_shape)
-    beta = self.beta if self.center else tf.constant(
-        0.0, self._param_dtype, self._param_shape)
-
-    def run(is_training):
-      return fused_ops.fused_batch_norm(
-          inputs, gamma, beta, mean=self.moving_mean,
-          variance=self.moving_variance, epsilon=self.epsilon,
-          data_format=self._data_format, is_training=is_training)
-
-    outputs, mean, variance = training_flag.smart_cond(
-        training, lambda: run(True), lambda: run(False))
-    static = training_flag.static_value(training)
-    if static is not False:
-
-      def make_updates():
-        if static is None:
-          momentum = training_flag.smart_cond(
-              training, lambda: tf.constant(self.momentum),
-              lambda: tf.constant(1.0))
-        else:
-          momentum = tf.convert_to_tensor(self.momentum)
-        return [
-            moving_averages.assign_moving_average(
-                self.moving_mean, mean, momentum),
-            moving_averages.assign_moving_average(
-                self.moving_variance, variance, momentum)]
-
-      self._add_moving_updates(make_updates, call_inputs)
+    outputs, mean, variance = normalize.fused(
+        inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+        self.epsilon, self._path.data_format, training)
+    self._moving_statistics().add_fused_updates(mean, variance, training,
+                                                call_inputs)
     return outputs
 
-  def _broadcast(self, value, ndims, reduction_axes, broadcast_shape):
-    if (value is not None and value.shape.rank != ndims and
-        reduction_axes != list(range(ndims - 1))):
-      return tf.reshape(value, broadcast_shape)
-    return value
-
   def _composite_call(self, inputs, training, call_inputs, mask=None):
-    input_dtype = inputs.dtype.base_dtype
-    if input_dtype in _HALF_DTYPES:
-      inputs = tf.cast(inputs, tf.float32)
-    ndims = inputs.shape.rank
-    reduction_axes = [i for i in range(ndims) if i not in self.axis]
-    if self.virtual_batch_size is not None:
-      del reduction_axes[1]  # Each ghost batch keeps its own statistics.
-    broadcast_shape = [1] * ndims
-    broadcast_shape[self.axis[0]] = inputs.shape[self.axis[0]]
-
-    def broadcast(value):
-      return self._broadcast(value, ndims, reduction_axes, broadcast_shape)
-
+    x = normalize.computation_input(inputs)
+    broadcast = self._layout.broadcast
     scale, offset = broadcast(self.gamma), broadcast(self.beta)
     if training_flag.static_value(training) is False:
       mean, variance = self.moving_mean, self.moving_variance
     else:
+      moving = self._moving_statistics()
       if self.adjustment is not None:
-        scale, offset = self._apply_adjustment(inputs, training, scale, offset)
-      keep_dims = self.virtual_batch_size is not None or len(self.axis) > 1
-      # The element count matters only with a mask (see below).
-      statistics = batch_statistics.moments(
-          tf.cast(inputs, self._param_dtype), reduction_axes,
-          keepdims=keep_dims, synchronized=self.synchronized, mask=mask,
-          with_count=mask is not None)
-      batch_mean, batch_variance = statistics[:2]
-      mean = training_flag.smart_cond(
-          training, lambda: batch_mean,
-          lambda: tf.convert_to_tensor(self.moving_mean))
-      variance = training_flag.smart_cond(
-          training, lambda: batch_variance,
-          lambda: tf.convert_to_tensor(self.moving_variance))
-      if self.virtual_batch_size is not None:
-        new_mean = tf.reduce_mean(mean, axis=1, keepdims=True)
-        new_variance = tf.reduce_mean(variance, axis=1, keepdims=True)
-      else:
-        new_mean, new_variance = mean, variance
-      if mask is not None:
-        # A batch without unmasked elements (on any replica, when
-        # synchronized) leaves the moving statistics.
-        has_elements = tf.reduce_any(statistics[2] > 0)
-        new_mean = tf.where(has_elements, new_mean,
-                            tf.convert_to_tensor(self.moving_mean))
-        new_variance = tf.where(has_elements, new_variance,
-                                tf.convert_to_tensor(self.moving_variance))
+        scale, offset = self._apply_adjustment(x, training, scale, offset)
+      mean, variance, targets = self._statistics(x, training, mask, moving)
       if self.renorm:
-        r, d, new_mean, new_variance = renorm_lib.correction_and_moments(
-            self, new_mean, new_variance, training)
-        r = broadcast(tf.stop_gradient(r, name="renorm_r"))
-        d = broadcast(tf.stop_gradient(d, name="renorm_d"))
-        scale, offset = _compose(r, d, scale, offset)
-      self._add_moving_updates(
-          lambda: [self._mean_update(training, new_mean),
-                   self._variance_update(training, new_variance)],
-          call_inputs)
-    mean = broadcast(tf.cast(mean, inputs.dtype))
-    variance = broadcast(tf.cast(variance, inputs.dtype))
-    if offset is not None:
-      offset = tf.cast(offset, inputs.dtype)
-    if scale is not None:
-      scale = tf.cast(scale, inputs.dtype)
-    outputs = tf.nn.batch_normalization(inputs, mean, variance, offset, scale,
-                                        self.epsilon)
-    if input_dtype in _HALF_DTYPES:
-      outputs = tf.cast(outputs, input_dtype)
-    outputs.set_shape(inputs.shape)
-    return outputs
+        correction, targets = self._renorm_correction(targets, training,
+                                                      moving)
+        scale, offset = normalize.compose(*correction, scale, offset)
+      moving.add_updates(*targets, training, call_inputs)
+    return normalize.composite(x, mean, variance, offset, scale, self.epsilon,
+                               broadcast, inputs.dtype)
+
+  def _statistics(self, inputs, training, mask, moving):
+    """The statistics to normalize with and to move the moving ones towards.
+
+    Returns:
+      Tuple (mean, variance, targets): the batch's statistics (the moving
+      ones when `training` is a False tensor), and the (mean, variance) for
+      the moving statistics' updates.
+    """
+    batch = self._moments(tf.cast(inputs, self._param_dtype), mask)
+    mean = training_flag.smart_cond(
+        training, lambda: batch.mean,
+        lambda: tf.convert_to_tensor(self.moving_mean))
+    variance = training_flag.smart_cond(
+        training, lambda: batch.variance,
+        lambda: tf.convert_to_tensor(self.moving_variance))
+    targets = (self._layout.ghost_average(mean),
+               self._layout.ghost_average(variance))
+    if mask is not None:
+      targets = moving.observed(*targets, batch.count)
+    return mean, variance, targets
+
+  def _renorm_correction(self, targets, training, moving):
+    """Renorm's (r, d), shaped to broadcast; moves the renorm averages.
+
+    Returns:
+      Tuple (correction, targets), the targets now following the renorm
+      averages' updates.
+    """
+    mean, variance = targets
+    renorm = renorm_lib.correction(
+        mean, variance, self.renorm_mean, self.renorm_stddev, self.epsilon,
+        self.renorm_clipping, training)
+    targets = moving.move_renorm_averages(renorm.mean, renorm.stddev,
+                                          variance, training)
+    broadcast = self._layout.broadcast
+    correction = (broadcast(tf.stop_gradient(renorm.r, name="renorm_r")),
+                  broadcast(tf.stop_gradient(renorm.d, name="renorm_d")))
+    return correction, targets
 
   def _apply_adjustment(self, inputs, training, scale, offset):
     adj_scale, adj_bias = self.adjustment(tf.shape(inputs))
@@ -426,31 +358,7 @@ class BatchNormalizationMixin(object):
         training, lambda: adj_scale, lambda: tf.ones_like(adj_scale))
     adj_bias = training_flag.smart_cond(
         training, lambda: adj_bias, lambda: tf.zeros_like(adj_bias))
-    return _compose(adj_scale, adj_bias, scale, offset)
-
-  def _mean_update(self, training, new_mean):
-    return training_flag.smart_cond(
-        training,
-        lambda: moving_averages.assign_moving_average(
-            self.moving_mean, new_mean, self.momentum),
-        lambda: self.moving_mean)
-
-  def _variance_update(self, training, new_variance):
-    def renorm_update():
-      # Renorm tracks the stddev and derives the variance from it.
-      stddev = moving_averages.assign_moving_average(
-          self.moving_stddev, tf.sqrt(new_variance + self.epsilon),
-          self.momentum)
-      return moving_averages.assign_new_value(
-          self.moving_variance, tf.nn.relu(stddev * stddev - self.epsilon))
-
-    def plain_update():
-      return moving_averages.assign_moving_average(
-          self.moving_variance, new_variance, self.momentum)
-
-    return training_flag.smart_cond(
-        training, renorm_update if self.renorm else plain_update,
-        lambda: self.moving_variance)
+    return normalize.compose(adj_scale, adj_bias, scale, offset)
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape)
@@ -459,7 +367,8 @@ class BatchNormalizationMixin(object):
     """Returns the constructor arguments as a dict (see `from_config`)."""
     config = super().get_config()
     config.update({
-        "axis": self.axis,
+        "axis": (self._axis_argument if self._layout is None else
+                 self._layout.input_axes),
         "momentum": self.momentum,
         "epsilon": self.epsilon,
         "center": self.center,
@@ -480,7 +389,6 @@ class BatchNormalizationMixin(object):
                     renorm_momentum=self.renorm_momentum)
     if self.virtual_batch_size is not None:
       config["virtual_batch_size"] = self.virtual_batch_size
-      config["axis"] = [a - 1 for a in self.axis] if self.built else self.axis
     if self.synchronized:
       config["synchronized"] = True
     if self.adjustment is not None:
@@ -493,42 +401,4 @@ class BatchNormalizationMixin(object):
   def from_config(cls, config):
     """Creates a layer from the dict returned by `get_config`."""
     return cls(**config)
-
-
-def _expand_mask(mask, inputs, axes):
-  """`mask` as a bool tensor of `inputs`' shape (normalized axes inserted).
-
-  Raises:
-    ValueError: if `mask`'s rank is not the input's rank minus the number of
-      normalized axes, or its shape does not broadcast.
-  """
-  mask = tf.convert_to_tensor(mask)
-  if mask.dtype != tf.bool:
-    mask = tf.cast(mask, tf.bool)
-  rank = inputs.shape.rank
-  if mask.shape.rank != rank - len(axes):
-    raise ValueError(
-        "`mask` must have the rank of the input without its normalized axes "
-        "%s (%d), got shape %s for an input of shape %s." %
-        (axes, rank - len(axes), mask.shape, inputs.shape))
-  for axis in sorted(axes):
-    mask = tf.expand_dims(mask, axis)
-  try:
-    tf.broadcast_static_shape(mask.shape, inputs.shape)
-  except ValueError:
-    raise ValueError("`mask` of shape %s does not broadcast to the input's "
-                     "shape %s without its normalized axes %s." %
-                     (mask.shape, inputs.shape, axes)) from None
-  return tf.broadcast_to(mask, tf.shape(inputs))
-
-
-def _compose(scale, offset, then_scale, then_offset):
-  """Returns the affine map `then(x * scale + offset)` as (scale, offset)."""
-  if then_scale is not None:
-    scale *= then_scale
-    offset *= then_scale
-  if then_offset is not None:
-    offset += then_offset
-  return scale, offset
-
 

@@ -48,6 +48,8 @@ unmasked elements, n their count per statistic) and, in the backward, gives
 masked elements no gradient through the statistics.
 """
 
+import typing
+
 import tensorflow as tf
 
 
@@ -94,9 +96,24 @@ def synchronization_context(synchronized):
   return context
 
 
-def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None,
-            with_count=False):
-  """Returns the batch mean and biased variance of `inputs` over `axes`.
+class BatchMoments(typing.NamedTuple):
+  """A batch's statistics, one per normalized index (and ghost batch).
+
+  Attributes:
+    mean: The batch mean.
+    variance: The biased batch variance.
+    count: The number of elements behind each statistic (of the global batch
+      when synchronized), broadcastable to the statistics with the reduced
+      axes kept; None for a local batch without mask, where it is the
+      product of the reduced dimensions.
+  """
+  mean: tf.Tensor
+  variance: tf.Tensor
+  count: typing.Optional[tf.Tensor]
+
+
+def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None):
+  """Returns the `BatchMoments` of `inputs` over `axes`.
 
   Options beyond the reduction itself are keyword-only, so that more can be
   added without touching the callers.
@@ -111,28 +128,50 @@ def moments(inputs, axes, keepdims=False, *, synchronized=False, mask=None,
     mask: None, or a bool tensor of `inputs`' shape: the statistics are
       those of the True elements only (see `_masked_moments`), across
       replicas too when synchronized.
-    with_count: Whether to return the number of elements behind each
-      statistic too (of the global batch when synchronized).
 
   Returns:
-    Tuple (mean, variance) of `inputs`' dtype; with `with_count`, a third
-    element: the element count, of `inputs`' dtype and broadcastable to the
-    statistics with the reduced axes kept.
+    `BatchMoments` of `inputs`' dtype.
   """
-  context = synchronization_context(synchronized)
-  if context is not None:
+  return moments_function(axes, keepdims, synchronized)(inputs, mask)
+
+
+def moments_function(axes, keepdims, synchronized):
+  """Returns the statistics function of a built layer.
+
+  Chosen once, at build: the local batch's statistics (plain, or of the
+  True elements of a mask), or, for a synchronized layer, those of the
+  global batch whenever it runs in a replica context of several replicas.
+  Ghost batches are a matter of `axes`: the ghost-batch axis is not reduced.
+
+  Args:
+    axes: The reduced axes (`BatchLayout.reduction_axes`).
+    keepdims: Whether the statistics keep the reduced axes.
+    synchronized: The layer's `synchronized` argument.
+
+  Returns:
+    A function `(inputs, mask=None) -> BatchMoments`.
+  """
+
+  def shaped(mean, variance, count):
+    if not keepdims:
+      mean = tf.squeeze(mean, axes)
+      variance = tf.squeeze(variance, axes)
+    return BatchMoments(mean, variance, count)
+
+  def local_moments(inputs, mask=None):
+    if mask is not None:
+      return shaped(*_masked_moments(inputs, axes, mask))
+    return shaped(*tf.nn.moments(inputs, axes, keepdims=True), None)
+
+  def synchronized_moments(inputs, mask=None):
+    context = synchronization_context(True)
+    if context is None:
+      return local_moments(inputs, mask)
     with tf.compat.v1.name_scope("synchronized_moments"):
-      mean, variance, count = _global_moments(context, inputs, axes, mask)
-  elif mask is not None:
-    mean, variance, count = _masked_moments(inputs, axes, mask)
-  else:
-    mean, variance = tf.nn.moments(inputs, axes, keepdims=True)
-    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)),
-                    inputs.dtype) if with_count else None
-  if not keepdims:
-    mean = tf.squeeze(mean, axes)
-    variance = tf.squeeze(variance, axes)
-  return (mean, variance, count) if with_count else (mean, variance)
+      statistics = _global_moments(context, inputs, axes, mask)
+    return shaped(*statistics)
+
+  return synchronized_moments if synchronized else local_moments
 
 
 def _masked_moments(inputs, axes, mask):

@@ -9,6 +9,8 @@ back to the composite implementation, even when `fused=True` was requested
 (TF1 never raised there).
 """
 
+import typing
+
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
 _DATA_FORMATS = {
@@ -17,6 +19,42 @@ _DATA_FORMATS = {
     (5, 1): "NCDHW",
     (5, 4): "NDHWC",
 }
+
+
+class Path(typing.NamedTuple):
+  """The path a built layer takes.
+
+  Attributes:
+    fused: Whether the fused kernel normalizes (unmasked calls).
+    data_format: The fused kernel's data format, or None when not fused.
+    reason: Why the fused kernel cannot serve, or None when it can or was
+      not considered (`fused=False`).
+  """
+  fused: bool
+  data_format: typing.Optional[str]
+  reason: typing.Optional[str]
+
+
+def decide(requested, rank, axis, renorm, virtual_batch_size, adjustment,
+           compute_dtype, synchronized=False):
+  """Returns the `Path` of a layer built for an input of `rank`.
+
+  Args:
+    requested: The layer's `fused` argument: None, True or False.
+    rank, axis, renorm, virtual_batch_size, adjustment, compute_dtype,
+      synchronized: As for `fused_unavailable_reason`.
+
+  Returns:
+    `Path`: fused when not refused and the kernel can serve.
+  """
+  if requested is False:
+    return Path(False, None, None)
+  reason = fused_unavailable_reason(rank, axis, renorm, virtual_batch_size,
+                                    adjustment, compute_dtype,
+                                    synchronized=synchronized)
+  if reason is not None:
+    return Path(False, None, reason)
+  return Path(True, fused_data_format(rank, axis), None)
 
 
 def fused_unavailable_reason(rank, axis, renorm, virtual_batch_size,

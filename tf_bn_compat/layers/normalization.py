@@ -65,6 +65,8 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin, base.Layer):
     renorm_momentum: Momentum of the renorm moving averages.
     fused: None or True to use the fused kernel where it can serve (as TF1,
       True falls back without error where it cannot); False never uses it.
+      As in TF1, `layer.fused` reads True for None until the layer is built,
+      then whether the fused kernel is used.
     trainable: If True, `gamma` and `beta` are added to
       `TRAINABLE_VARIABLES`.
     virtual_batch_size: An `int`: normalize over ghost batches of this size,

@@ -1,4 +1,4 @@
-"""Batch Renormalization (Ioffe, 2017): the correction r, d and its updates.
+"""Batch Renormalization (Ioffe, 2017): the correction r, d.
 
 With batch statistics (mean, stddev) and the renorm moving averages
 (renorm_mean, renorm_stddev):
@@ -9,41 +9,58 @@ With batch statistics (mean, stddev) and the renorm moving averages
 The normalized value is corrected as `xhat * r + d`; r and d carry no
 gradient. `renorm_stddev` is floored at sqrt(epsilon). Out of training r = 1
 and d = 0. The renorm averages move with `renorm_momentum` after r and d have
-read them.
+read them (`MovingStatistics.move_renorm_averages`).
 """
+
+import typing
 
 import tensorflow as tf
 
-from tf_bn_compat.layers import moving_averages
 from tf_bn_compat.layers import training_flag
 
 CLIPPING_KEYS = ("rmax", "rmin", "dmax")
 
 
-def correction_and_moments(layer, mean, variance, training):
-  """Returns (r, d, mean, variance) and moves the renorm averages.
+class Correction(typing.NamedTuple):
+  """The renorm correction of a batch, and the statistics it was read with.
+
+  Attributes:
+    r: The scale correction (1 out of training).
+    d: The shift correction (0 out of training).
+    mean: The batch mean, available once r and d have read the averages.
+    stddev: The batch stddev sqrt(variance + epsilon), likewise.
+  """
+  r: tf.Tensor
+  d: tf.Tensor
+  mean: tf.Tensor
+  stddev: tf.Tensor
+
+
+def correction(mean, variance, renorm_mean, renorm_stddev, epsilon, clipping,
+               training):
+  """Returns the renorm `Correction` of a batch.
 
   Args:
-    layer: The BatchNormalization layer (its renorm variables, epsilon,
-      renorm_clipping and renorm_momentum are read).
     mean: Batch mean.
     variance: Batch variance (biased).
+    renorm_mean: The `renorm_mean` moving average.
+    renorm_stddev: The `renorm_stddev` moving average.
+    epsilon: The layer's epsilon.
+    clipping: Dict that may map "rmax", "rmin", "dmax" to scalars.
     training: Python bool or bool tensor.
 
   Returns:
-    Tuple (r, d, mean, variance); the returned mean and variance carry
-    control dependencies on the renorm updates.
+    `Correction`; its mean and stddev carry control dependencies on r and d,
+    so that updates built from them follow the reads of the averages.
   """
-  stddev = tf.sqrt(variance + layer.epsilon)
-  floor = tf.sqrt(tf.cast(layer.epsilon, layer.renorm_stddev.dtype.base_dtype))
-  renorm_stddev = tf.maximum(layer.renorm_stddev, floor)
-  r = stddev / renorm_stddev
-  d = (mean - layer.renorm_mean) / renorm_stddev
-  # The renorm variables must be read for r and d before they are updated.
+  stddev = tf.sqrt(variance + epsilon)
+  floor = tf.sqrt(tf.cast(epsilon, renorm_stddev.dtype.base_dtype))
+  floored_stddev = tf.maximum(renorm_stddev, floor)
+  r = stddev / floored_stddev
+  d = (mean - renorm_mean) / floored_stddev
   with tf.control_dependencies([r, d]):
     mean = tf.identity(mean)
     stddev = tf.identity(stddev)
-  clipping = layer.renorm_clipping
   if clipping.get("rmin") is not None:
     r = tf.maximum(r, clipping["rmin"])
   if clipping.get("rmax") is not None:
@@ -52,16 +69,4 @@ def correction_and_moments(layer, mean, variance, training):
     d = tf.minimum(tf.maximum(d, -clipping["dmax"]), clipping["dmax"])
   r = training_flag.smart_cond(training, lambda: r, lambda: tf.ones_like(r))
   d = training_flag.smart_cond(training, lambda: d, lambda: tf.zeros_like(d))
-
-  def update(variable, value):
-    value = tf.identity(value)
-    return training_flag.smart_cond(
-        training,
-        lambda: moving_averages.assign_moving_average(
-            variable, value, layer.renorm_momentum),
-        lambda: tf.identity(variable))
-
-  updated_mean = update(layer.renorm_mean, mean)
-  updated_stddev = update(layer.renorm_stddev, stddev)
-  with tf.control_dependencies([updated_mean, updated_stddev]):
-    return r, d, tf.identity(mean), tf.identity(variance)
+  return Correction(r, d, mean, stddev)

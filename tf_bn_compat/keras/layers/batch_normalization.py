@@ -119,8 +119,6 @@ class BatchNormalization(batch_norm_core.BatchNormalizationMixin,
         renorm_momentum=renorm_momentum, fused=fused, trainable=trainable,
         virtual_batch_size=virtual_batch_size, adjustment=adjustment,
         name=name, synchronized=synchronized, **kwargs)
-    if fused is None:
-      self.fused = True  # Before build, as the Keras-v1 layer reports it.
 
   def call(self, inputs, training=None, mask=None):  # pylint: disable=arguments-differ
     """Normalizes `inputs`.
