@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 import tensorflow as tf
 
 import estimator_models as models
+import local_processes
 import package_env
 from tf_bn_compat import estimator as ours
 from tf_bn_compat.estimator import between_graph
@@ -43,17 +43,6 @@ _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "cluster_task.py")
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  try:
-    for s in sockets:
-      s.bind(("127.0.0.1", 0))
-    return [s.getsockname()[1] for s in sockets]
-  finally:
-    for s in sockets:
-      s.close()
-
-
 def _stop(process):
   if process.poll() is None:
     os.killpg(process.pid, signal.SIGKILL)
@@ -69,7 +58,7 @@ def run_cluster(module, work_dir):
   """
   os.makedirs(work_dir)
   model_dir = os.path.join(work_dir, "model")
-  chief, worker, ps = ("127.0.0.1:%d" % p for p in _free_ports(3))
+  chief, worker, ps = ("127.0.0.1:%d" % p for p in local_processes.free_ports(3))
   cluster = {"chief": [chief], "worker": [worker], "ps": [ps]}
   processes, logs = {}, {}
   try:

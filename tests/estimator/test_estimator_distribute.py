@@ -29,14 +29,13 @@ values.
 
 import os
 import pickle
-import socket
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import local_processes
 import package_env
 from tf_bn_compat import estimator as est
 
@@ -52,18 +51,12 @@ def _native_available():
       native, "Estimator")
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _harness(*args):
   return [sys.executable, os.path.join(HERE, "distribute_harness.py")] + [
       str(a) for a in args]
 
 
-class _Launch(object):
+class _Launch(local_processes.ProcessGroup):
   """The fresh processes of this module, started together and bounded.
 
   One runs every in-process scenario with 2 logical CPUs; two are the
@@ -76,27 +69,13 @@ class _Launch(object):
                         for task in range(2)]
     scenarios = ["mean", "sum", "errors"] + (
         ["native"] if _native_available() else [])
-    ports = [_free_port(), _free_port()]
+    ports = local_processes.free_ports(2)
     model_dir = os.path.join(scratch, "multi_worker")
     commands = [_harness(self.out, scratch, *scenarios)] + [
         _harness("worker", out, task, *ports, model_dir, "eager")
         for task, out in enumerate(self.worker_outs)]
-    self.procs = [subprocess.Popen(
-        command, env=package_env.child_env(), cwd=scratch,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                  for command in commands]
-    self.errors = {}
-
-  def wait(self, index):
-    """Waits for process `index`; kills them all on a timeout."""
-    proc = self.procs[index]
-    if index not in self.errors:
-      try:
-        self.errors[index] = proc.communicate(timeout=TIMEOUT_S)[1]
-      except subprocess.TimeoutExpired:
-        self.kill()
-        self.errors[index] = "timed out after %d s" % TIMEOUT_S
-    return proc.returncode, self.errors[index]
+    super(_Launch, self).__init__(commands, package_env.child_env(), scratch,
+                                  TIMEOUT_S)
 
   def result(self, index, out):
     code, errors = self.wait(index)
@@ -105,12 +84,6 @@ class _Launch(object):
           index, code, errors[-4000:]))
     with open(out, "rb") as f:
       return pickle.load(f)
-
-  def kill(self):
-    for proc in self.procs:
-      if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
 
 
 @pytest.fixture(scope="module")

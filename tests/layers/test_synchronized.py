@@ -23,7 +23,6 @@ normalized in float64 ("large_mean_float64") match everything at 1e-5.
 
 import os
 import pickle
-import socket
 import subprocess
 import sys
 
@@ -31,6 +30,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import local_processes
 import package_env
 import sync_harness
 import tf_bn_compat
@@ -74,17 +74,11 @@ def _check(result):
   return result
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _estimator_available():
   return hasattr(tf, "estimator")
 
 
-class _Launch(object):
+class _Launch(local_processes.ProcessGroup):
   """The fresh processes of this module, started together and bounded."""
 
   def __init__(self, scratch):
@@ -96,31 +90,12 @@ class _Launch(object):
                                 "cross_replica_gradient"]
     if _estimator_available():
       cases.append("estimator")
-    ports = [str(_free_port()), str(_free_port())]
+    ports = [str(p) for p in local_processes.free_ports(2)]
     commands = [_harness("cases", self.cases_out, *cases)] + [
         _harness("worker", self.worker_outs[task], str(task), *ports,
                  self.scratch, *MULTI_WORKER_CASES) for task in range(2)]
-    self.procs = [subprocess.Popen(
-        command, env=_env(), cwd=self.scratch, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True) for command in commands]
-    self.errors = {}
-
-  def wait(self, index):
-    """Waits for process `index` (0: cases, 1, 2: workers); kills on timeout."""
-    proc = self.procs[index]
-    if index not in self.errors:
-      try:
-        self.errors[index] = proc.communicate(timeout=TIMEOUT_S)[1]
-      except subprocess.TimeoutExpired:
-        self.kill()
-        self.errors[index] = "timed out after %d s" % TIMEOUT_S
-    return proc.returncode, self.errors[index]
-
-  def kill(self):
-    for proc in self.procs:
-      if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    # Process 0 runs the cases, 1 and 2 are the workers.
+    super(_Launch, self).__init__(commands, _env(), self.scratch, TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +312,6 @@ def test_without_replicas_synchronized_is_plain_batch_norm(graph_mode,
   plain = sync_harness.run_plain(tf, False, context == "one_replica")
   synchronized = sync_harness.run_plain(tf, True, context == "one_replica")
   _assert_same(plain, synchronized)
-
 
 
 def test_synchronized_keeps_the_fused_kernel_off(caplog):
