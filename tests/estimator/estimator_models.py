@@ -11,6 +11,7 @@ SavedModel serves without this package).
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_bn_compat import layers
@@ -29,6 +30,13 @@ def native_estimator():
   if native is None or native is ours or not hasattr(native, "Estimator"):
     return None
   return native
+
+
+def needs_native():
+  """A skip marker for tests that compare with TensorFlow's own Estimator."""
+  return pytest.mark.skipif(
+      native_estimator() is None,
+      reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
 
 
 def make_data(n=64, seed=0):

@@ -10,6 +10,7 @@ import json
 import pytest
 import tensorflow as tf
 
+import estimator_models as models
 from tf_bn_compat import estimator as ours
 from tf_bn_compat.estimator import cluster_config
 
@@ -19,9 +20,7 @@ pytestmark = pytest.mark.eager_context
 native = getattr(tf, "estimator", None)
 if native is ours or not hasattr(native, "RunConfig"):
   native = None
-needs_native = pytest.mark.skipif(
-    native is None,
-    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+needs_native = models.needs_native()
 
 _CLUSTER = {"chief": ["host0:2222"],
             "worker": ["host1:2222", "host2:2222", "host3:2222"],

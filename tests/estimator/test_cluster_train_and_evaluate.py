@@ -33,9 +33,7 @@ from tf_bn_compat.estimator import cluster_roles
 pytestmark = pytest.mark.eager_context
 
 native_est = models.native_estimator()
-needs_native = pytest.mark.skipif(
-    native_est is None,
-    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+needs_native = models.needs_native()
 MAX_STEPS = 100
 _TASKS = (("ps", 0), ("chief", 0), ("worker", 0), ("evaluator", 0))
 _CLUSTER_TIMEOUT_SECS = 240

@@ -20,12 +20,7 @@ from tf_bn_compat import estimator as ours
 
 native_est = models.native_estimator()
 # Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
-pytestmark = [
-    pytest.mark.eager_context,
-    pytest.mark.skipif(
-        native_est is None,
-        reason="TensorFlow %s has no tf.estimator of its own" %
-        tf.__version__)]
+pytestmark = [pytest.mark.eager_context, models.needs_native()]
 
 STEPS = 8
 

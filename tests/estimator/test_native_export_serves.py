@@ -29,12 +29,7 @@ from tf_bn_compat.ops import _library
 native_est = models.native_estimator()
 v1 = tf.compat.v1
 # Estimators run eager ops (tf.data, saved_model loads); see tests/conftest.py.
-pytestmark = [
-    pytest.mark.eager_context,
-    pytest.mark.skipif(
-        native_est is None,
-        reason="TensorFlow %s has no tf.estimator of its own" %
-        tf.__version__)]
+pytestmark = [pytest.mark.eager_context, models.needs_native()]
 
 SHAPE = (8, 8, 8, 3)
 SERVING_CHECK = os.path.join(os.path.dirname(os.path.abspath(__file__)),

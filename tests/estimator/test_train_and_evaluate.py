@@ -25,9 +25,7 @@ pytestmark = pytest.mark.eager_context
 
 
 native_est = models.native_estimator()
-needs_native = pytest.mark.skipif(
-    native_est is None,
-    reason="TensorFlow %s has no tf.estimator of its own" % tf.__version__)
+needs_native = models.needs_native()
 MODULES = [ours] + ([native_est] if native_est is not None else [])
 MAX_STEPS = 15
 _TIMESTAMP = re.compile(r"^\d{10}$")
