@@ -60,6 +60,8 @@ def make_model_fn(tf, est, reduction):
         kernel_initializer=tf.compat.v1.constant_initializer(initial_kernel()))
     y = tf_bn_compat.layers.batch_normalization(
         h, training=training, synchronized=True, momentum=0.5, name="bn")
+    if mode == est.ModeKeys.PREDICT:
+      return est.EstimatorSpec(mode, predictions={"y": y})
     loss = tf.compat.v1.losses.mean_squared_error(labels, y,
                                                   reduction=reduction)
     if mode == est.ModeKeys.EVAL:
@@ -194,6 +196,34 @@ def native(tf, scratch):
   return result
 
 
+def with_exporter(tf, est, scratch):
+  """train_and_evaluate with an exporter, on 2 replicas and on one device.
+
+  On 2 replicas both training and evaluation are distributed; each run
+  ends with one evaluation of the final checkpoint and its export.
+  """
+  def serving_input_receiver_fn():
+    x = tf.compat.v1.placeholder(tf.float32, [None, FEATURES], name="x")
+    return est.export.TensorServingInputReceiver(x, {"x": x})
+
+  result = {}
+  for name, strategy in (("replicas", tf.distribute.MirroredStrategy(DEVICES)),
+                         ("single", None)):
+    batch = ROWS if strategy else ROWS * REPLICAS
+    config = _config(tf, est, os.path.join(scratch, "exporter_" + name),
+                     train=strategy, evaluate=strategy)
+    estimator = est.Estimator(
+        make_model_fn(tf, est, _reduction(tf, "mean")), config=config)
+    exporter = est.LatestExporter("latest", serving_input_receiver_fn)
+    eval_result, exports = est.train_and_evaluate(
+        estimator, est.TrainSpec(make_input_fn(tf, batch), max_steps=STEPS),
+        est.EvalSpec(make_input_fn(tf, batch), steps=None,
+                     exporters=[exporter], throttle_secs=0))
+    exports = [e.decode() if isinstance(e, bytes) else e for e in exports]
+    result[name] = {"eval": eval_result, "exports": exports}
+  return result
+
+
 def errors(tf, scratch):
   """The messages of what a distributed Estimator refuses."""
   from tf_bn_compat import estimator as est  # pylint: disable=g-import-not-at-top
@@ -216,6 +246,9 @@ SCENARIOS = {
     "sum": lambda tf, est, scratch: train_and_evaluate(tf, est, scratch,
                                                        "sum"),
     "native": lambda tf, est, scratch: native(tf, scratch),
+    "exporter": with_exporter,
+    "native_exporter": lambda tf, est, scratch: with_exporter(
+        tf, tf.estimator, os.path.join(scratch, "native")),
     "errors": lambda tf, est, scratch: errors(tf, scratch),
 }
 

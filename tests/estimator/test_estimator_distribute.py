@@ -67,8 +67,8 @@ class _Launch(local_processes.ProcessGroup):
     self.out = os.path.join(scratch, "results.pkl")
     self.worker_outs = [os.path.join(scratch, "worker%d.pkl" % task)
                         for task in range(2)]
-    scenarios = ["mean", "sum", "errors"] + (
-        ["native"] if _native_available() else [])
+    scenarios = ["mean", "sum", "errors", "exporter"] + (
+        ["native", "native_exporter"] if _native_available() else [])
     ports = local_processes.free_ports(2)
     model_dir = os.path.join(scratch, "multi_worker")
     commands = [_harness(self.out, scratch, *scenarios)] + [
@@ -166,6 +166,44 @@ def test_same_as_tensorflows_estimator_on_the_same_strategy(harness):
     # TensorFlow's one-device Estimator reads our distributed checkpoint.
     np.testing.assert_allclose(result["native_reads_ours"][name], value,
                                err_msg=name, **FLOAT32)
+
+
+def _exporter_results(harness, scenario):
+  result = harness[scenario]
+  if "exception" in result:
+    pytest.fail("the scenario raised:\n" + result["exception"])
+  return result
+
+
+def _assert_served_export(exports):
+  assert len(exports) == 1
+  assert os.path.exists(os.path.join(exports[0], "saved_model.pb"))
+  assert os.path.basename(os.path.dirname(exports[0])) == "latest"
+
+
+def test_train_and_evaluate_exports_on_replicas_as_on_one_device(harness):
+  result = _exporter_results(harness, "exporter")
+  replicas, single = result["replicas"], result["single"]
+  assert replicas["eval"]["global_step"] == STEPS
+  assert sorted(replicas["eval"]) == sorted(single["eval"])
+  for key in ("loss", "mse", "y_mean"):
+    np.testing.assert_allclose(replicas["eval"][key], single["eval"][key],
+                               rtol=1e-5, atol=1e-5)
+  _assert_served_export(replicas["exports"])
+  _assert_served_export(single["exports"])
+
+
+@pytest.mark.skipif(not _native_available(),
+                    reason="TensorFlow %s has no tf.estimator of its own" %
+                    tf.__version__)
+def test_train_and_evaluate_with_exporter_as_tensorflows(harness):
+  ours = _exporter_results(harness, "exporter")["replicas"]
+  native = _exporter_results(harness, "native_exporter")["replicas"]
+  assert sorted(ours["eval"]) == sorted(native["eval"])
+  for key in ours["eval"]:
+    np.testing.assert_allclose(ours["eval"][key], native["eval"][key],
+                               rtol=1e-6, atol=1e-6)
+  _assert_served_export(native["exports"])
 
 
 def test_input_fn_must_return_a_dataset(harness):
