@@ -263,16 +263,13 @@ def _rate(runs, warmup):
   return (max(steps) - min(steps)) / (end - start)
 
 
-def _train_config(config, work_dir, args):
-  """Runs one configuration; returns its global steps per second."""
-  model_dir = os.path.join(work_dir, config)
-  train_args = ["--child", config, model_dir, str(args.steps),
-                str(args.batch)]
+def _tasks(config, work_dir, args):
+  """One configuration's processes: ([(args, tf_config, waited)], outputs)."""
+  out = os.path.join(work_dir, config + ".json")
+  child_args = ["--child", config, os.path.join(work_dir, config),
+                str(args.steps), str(args.batch)]
   if config != "cluster":
-    out = os.path.join(work_dir, config + ".json")
-    _run([(train_args + [out], None, True)], args.timeout_secs)
-    with open(out) as f:
-      return _rate([json.load(f)], args.warmup)
+    return [(child_args + [out], None, True)], [out]
   if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
   # pylint: disable=g-import-not-at-top
@@ -283,15 +280,18 @@ def _train_config(config, work_dir, args):
   for task_type in ("ps", "chief", "worker"):
     out = os.path.join(work_dir, "cluster_%s.json" % task_type)
     tf_config = {"cluster": cluster, "task": {"type": task_type, "index": 0}}
-    tasks.append((train_args + [out], tf_config, task_type != "ps"))
+    tasks.append((child_args + [out], tf_config, task_type != "ps"))
     if task_type != "ps":
       outs.append(out)
-  _run(tasks, args.timeout_secs)
-  runs = []
+  return tasks, outs
+
+
+def _results(outs):
+  results = []
   for out in outs:
     with open(out) as f:
-      runs.append(json.load(f))
-  return _rate(runs, args.warmup)
+      results.append(json.load(f))
+  return results
 
 
 def main():
@@ -304,7 +304,8 @@ def main():
   parser.add_argument("--configs", default=",".join(CONFIGS))
   parser.add_argument("--timeout_secs", type=float, default=180)
   parser.add_argument("--smoke", action="store_true",
-                      help="a few steps each: checks that it runs")
+                      help="a few steps each: checks that it runs (its "
+                      "numbers mean nothing)")
   parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -313,7 +314,7 @@ def main():
       return _evaluate_child(model_dir, int(steps), int(batch), out)
     return _train_child(config, model_dir, int(steps), int(batch), out)
   if args.smoke:
-    args.steps, args.warmup = 12, 2
+    args.steps, args.warmup = 40, 3
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   print("CPU: %s; TensorFlow %s; TF_ENABLE_ONEDNN_OPTS=%s; float32, "
         "global batch %d, 8x8x3; %d global steps, the first %d not timed" %
@@ -324,19 +325,19 @@ def main():
   try:
     print("%-14s %10s %10s %8s" % ("config", "steps/s", "images/s",
                                    "vs single"))
+    configs = args.configs.split(",") + ["evaluate"]
+    outs = {}
+    for config in configs:
+      tasks, outs[config] = _tasks(config, work_dir, args)
+      _run(tasks, args.timeout_secs)
     single = None
-    for config in args.configs.split(","):
-      rate = _train_config(config, work_dir, args)
+    for config in configs[:-1]:
+      rate = _rate(_results(outs[config]), args.warmup)
       single = rate if config == "single" else single
       print("%-14s %10.1f %10.0f %8s" % (
           config, rate, rate * args.batch,
-          "%.2fx" % (rate / single) if single else "-"), flush=True)
-    out = os.path.join(work_dir, "evaluate.json")
-    _run([(["--child", "evaluate", os.path.join(work_dir, "evaluate"),
-            str(args.steps), str(args.batch), out], None, True)],
-         args.timeout_secs)
-    with open(out) as f:
-      seconds = json.load(f)
+          "%.2fx" % (rate / single) if single else "-"))
+    seconds, = _results(outs["evaluate"])
     print("train_and_evaluate (local, %d steps, checkpoint every %d): "
           "evaluate s %s; export s %s" % (
               args.steps, max(args.steps // 2, 1),
