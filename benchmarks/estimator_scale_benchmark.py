@@ -147,11 +147,9 @@ def _train_child(config, model_dir, steps, batch, out):
       ready_files = [out + ".ready"] + [
           os.path.join(os.path.dirname(out), "cluster_%s.json.ready" % t)
           for t in ("chief", "worker") if t != task["type"]]
-    if task.get("type") == "ps":
-      estimator, input_fn = _estimator(tf, model_dir, batch)
-    else:
-      estimator, input_fn = _estimator(
-          tf, model_dir, batch, experimental_max_worker_delay_secs=0)
+    # The worker starts with the chief, not 5 s late.
+    estimator, input_fn = _estimator(
+        tf, model_dir, batch, experimental_max_worker_delay_secs=0)
     train_spec = tf.estimator.TrainSpec(
         input_fn, max_steps=steps,
         hooks=[_step_times_hook(tf, records, ready_files)])
