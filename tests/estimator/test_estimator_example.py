@@ -149,16 +149,35 @@ def test_estimator_train_evaluate_predict_export(tmp_path):
   np.testing.assert_allclose(served, probabilities, rtol=1e-5, atol=1e-6)
 
 
-def test_train_and_evaluate_example_locally(tmp_path, monkeypatch):
+@pytest.mark.parametrize("network", ["convnet", "resnet"])
+def test_train_and_evaluate_example_locally(tmp_path, monkeypatch, network):
   monkeypatch.delenv("TF_CONFIG", raising=False)
   model_dir = str(tmp_path / "model")
-  metrics, exports = estimator_train.train_and_evaluate(model_dir, 8)
+  metrics, exports = estimator_train.train_and_evaluate(model_dir, 8, network)
   assert metrics["global_step"] == 8
   assert set(metrics) == {"accuracy", "loss", "global_step"}
   (final,) = exports
   assert os.path.dirname(final) == os.path.join(model_dir, "export",
                                                 "final").encode()
   assert sorted(os.listdir(final.decode())) == ["saved_model.pb", "variables"]
+
+
+def test_example_resnet_keeps_tf1_batch_norm_names(tmp_path, monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  model_dir = str(tmp_path / "model")
+  estimator_train.train_and_evaluate(model_dir, 2, "resnet")
+  names = [name for name, _ in tf.train.list_variables(model_dir)]
+  moving = [n for n in names if n.endswith("moving_mean")]
+  # The stem's and every residual block's layers, TF1-numbered.
+  assert "resnet/batch_normalization/moving_mean" in moving
+  assert len(moving) >= 4
+  assert not any("float16" in n for n in names)
+
+
+def test_example_rejects_an_unknown_network():
+  with tf.Graph().as_default(), pytest.raises(ValueError, match="network"):
+    example.model_fn({"images": tf.zeros([1, 8, 8, 3])}, None,
+                     tf.estimator.ModeKeys.PREDICT, {"network": "vgg"})
 
 
 def test_example_local_cluster_spec():

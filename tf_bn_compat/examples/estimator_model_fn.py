@@ -2,7 +2,8 @@
 
 The model is a small convnet: conv 3x3 -> batch norm -> ReLU -> global
 average pool -> dense, classifying which quadrant of an 8x8 image holds a
-bright square. Batch normalization is `tf_bn_compat.layers` by default, or
+bright square; with `params["network"] = "resnet"`, the ResNet of
+`resnet_tf1.py` (float16 compute, float32 variables) on the same images. Batch normalization is `tf_bn_compat.layers` by default, or
 any module with TF1's `batch_normalization` (e.g. `tf.compat.v1.layers` on
 TF <= 2.15), chosen by `params["bn_module"]`; the variable names are the
 same, so checkpoints of either warm-start the other.
@@ -30,6 +31,8 @@ as `tf.estimator` (the same API, model_dir and SavedModel format):
 
 import numpy as np
 import tensorflow as tf
+
+from tf_bn_compat.examples import resnet_tf1
 
 IMAGE_SIZE = 8
 CHANNELS = 3
@@ -100,20 +103,29 @@ def model_fn(features, labels, mode, params):
     labels: int32 [N] (None in PREDICT).
     mode: A `tf.estimator.ModeKeys`.
     params: Dict; "learning_rate" (default 0.05), "bn_module" (default
-      `tf_bn_compat.layers`).
+      `tf_bn_compat.layers`), "network": "convnet" (default) or "resnet".
 
   Returns:
-    A `tf.estimator.EstimatorSpec`. Predictions: "classes", "probabilities",
-    "bn_input" and "bn_output" (the batch norm layer's input and output, to
-    check the moving statistics used in inference).
+    A `tf.estimator.EstimatorSpec`. Predictions: "classes", "probabilities"
+    and, for the convnet, "bn_input" and "bn_output" (the batch norm layer's
+    input and output, to check the moving statistics used in inference).
+
+  Raises:
+    ValueError: If `params["network"]` is neither.
   """
   training = mode == tf.estimator.ModeKeys.TRAIN
-  logits, bn_input, bn_output = features_fn(features["images"], training,
-                                  params.get("bn_module"))
-  predictions = {"classes": tf.argmax(logits, axis=1),
-                 "probabilities": tf.nn.softmax(logits),
-                 "bn_input": bn_input,
-                 "bn_output": bn_output}
+  network = params.get("network", "convnet")
+  if network == "convnet":
+    logits, bn_input, bn_output = features_fn(features["images"], training,
+                                              params.get("bn_module"))
+    extra = {"bn_input": bn_input, "bn_output": bn_output}
+  elif network == "resnet":
+    logits, extra = resnet_tf1.resnet(features["images"], training), {}
+  else:
+    raise ValueError('params["network"] must be "convnet" or "resnet", got '
+                     "%r." % (network,))
+  predictions = dict({"classes": tf.argmax(logits, axis=1),
+                      "probabilities": tf.nn.softmax(logits)}, **extra)
   if mode == tf.estimator.ModeKeys.PREDICT:
     return tf.estimator.EstimatorSpec(
         mode, predictions=predictions,
@@ -126,12 +138,16 @@ def model_fn(features, labels, mode, params):
   if mode == tf.estimator.ModeKeys.EVAL:
     return tf.estimator.EstimatorSpec(mode, loss=loss,
                                       eval_metric_ops=metrics)
+  # The ResNet's float16 gradients are scaled against underflow; for SGD,
+  # scaling the loss by S and the learning rate by 1 / S is the same step.
+  scale = resnet_tf1.LOSS_SCALE if network == "resnet" else 1.0
   optimizer = tf.compat.v1.train.GradientDescentOptimizer(
-      params.get("learning_rate", 0.05))
+      params.get("learning_rate", 0.05) / scale)
   update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
   with tf.control_dependencies(update_ops):
     train_op = optimizer.minimize(
-        loss, global_step=tf.compat.v1.train.get_or_create_global_step())
+        loss * scale,
+        global_step=tf.compat.v1.train.get_or_create_global_step())
   return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
 

@@ -12,8 +12,8 @@ one model_dir with the variables on the parameter server (worker i starts
 5 * (i + 1) seconds late, as TensorFlow's Estimator does), the evaluator
 evaluates each new checkpoint and makes the final export. Once the chief,
 the workers and the evaluator are done, the parameter server is stopped.
-The model is `estimator_model_fn.model_fn` (a convnet with TF1 batch
-normalization); on TF 2.16+ `tf.estimator` is this package's, installed by
+The model is `estimator_model_fn.model_fn`: a convnet with TF1 batch
+normalization, or with `--network resnet` the ResNet of `resnet_tf1.py`; on TF 2.16+ `tf.estimator` is this package's, installed by
 `tf_bn_compat.patch_tf()`.
 """
 
@@ -39,12 +39,13 @@ def _install_estimator():
     tf_bn_compat.patch_tf()
 
 
-def train_and_evaluate(model_dir, max_steps):
+def train_and_evaluate(model_dir, max_steps, network="convnet"):
   """Runs `train_and_evaluate`: locally, or the task TF_CONFIG names.
 
   Args:
     model_dir: The model directory.
     max_steps: `TrainSpec.max_steps`.
+    network: "convnet" or "resnet" (`estimator_model_fn.model_fn`).
 
   Returns:
     What `tf.estimator.train_and_evaluate` returns.
@@ -56,7 +57,8 @@ def train_and_evaluate(model_dir, max_steps):
       model_dir=model_dir, tf_random_seed=1,
       save_checkpoints_steps=max(max_steps // 4, 1))
   estimator = tf.estimator.Estimator(example.model_fn, config=config,
-                                     params={"learning_rate": 0.05})
+                                     params={"learning_rate": 0.05,
+                                             "network": network})
   train_spec = tf.estimator.TrainSpec(
       example.input_fn(images, labels, _BATCH, repeat=True),
       max_steps=max_steps)
@@ -86,13 +88,14 @@ def local_cluster():
           "ps": addresses[3:]}
 
 
-def run_cluster(model_dir, max_steps, timeout_secs):
+def run_cluster(model_dir, max_steps, timeout_secs, network="convnet"):
   """Runs every task of `local_cluster()` as a process of this module.
 
   Args:
     model_dir: The model directory.
     max_steps: `TrainSpec.max_steps`.
     timeout_secs: Longest wait for the chief, workers and evaluator.
+    network: "convnet" or "resnet".
 
   Returns:
     Dict of "type:index" to the task's exit code (None: stopped).
@@ -106,7 +109,7 @@ def run_cluster(model_dir, max_steps, timeout_secs):
       env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
       processes["%s:%d" % (task_type, index)] = subprocess.Popen(
           [sys.executable, "-m", __spec__.name, "--model_dir", model_dir,
-           "--max_steps", str(max_steps)], env=env)
+           "--max_steps", str(max_steps), "--network", network], env=env)
     for name, process in processes.items():
       if not name.startswith("ps:"):
         process.wait(timeout=timeout_secs)
@@ -127,17 +130,20 @@ def main(argv=None):
                       help="run a chief, 2 workers, a ps and an evaluator "
                       "as local processes")
   parser.add_argument("--timeout_secs", type=float, default=600)
+  parser.add_argument("--network", choices=("convnet", "resnet"),
+                      default="convnet")
   args = parser.parse_args(argv)
   if args.cluster:
-    codes = run_cluster(args.model_dir, args.max_steps, args.timeout_secs)
+    codes = run_cluster(args.model_dir, args.max_steps, args.timeout_secs,
+                        args.network)
     print("exit codes:", codes)
     print("final step:",
           tf.train.load_variable(args.model_dir, "global_step"))
     return 0 if all(c in (0, None) for c in codes.values()) else 1
   if "TF_CONFIG" not in os.environ:
-    print(train_and_evaluate(args.model_dir, args.max_steps))
+    print(train_and_evaluate(args.model_dir, args.max_steps, args.network))
     return 0
-  train_and_evaluate(args.model_dir, args.max_steps)
+  train_and_evaluate(args.model_dir, args.max_steps, args.network)
   sys.stdout.flush()
   sys.stderr.flush()
   # A task's tf.distribute.Server keeps its process alive.
